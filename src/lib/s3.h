@@ -1,0 +1,87 @@
+/*
+ * An S3 client: configuration the way the AWS CLI reads it, and the
+ * object calls the programs need, signed with Signature V4 (sigv4.h),
+ * over libcurl, with retries of temporary failures.
+ *
+ * Every call returns 0 or -1; on -1, s3->err holds the message (with S3's
+ * error code, e.g. "SlowDown: Please reduce your request rate") and
+ * s3->temporary says whether the failure may pass on a later run.
+ */
+#ifndef S3_H
+#define S3_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct s3_config {
+	char *endpoint;		/* "http://127.0.0.1:4569"; NULL for AWS */
+	char *region;		/* "us-east-1" when nothing says otherwise */
+	char *access_key;
+	char *secret_key;	/* never printed */
+	char *session_token;	/* NULL unless temporary credentials */
+	char *ca_bundle;	/* NULL: the system's */
+	int path_style;		/* 1 for custom endpoints or --path-style */
+	int max_attempts;	/* per request, including the first */
+};
+
+/*
+ * Fills cfg from, in order of precedence: the overrides (NULL for none),
+ * the AWS_* environment, and AWS_PROFILE (or "default") in
+ * ~/.aws/credentials and ~/.aws/config.  Returns 0, or -1 with a message
+ * in err (no credentials found, an unreadable file).
+ */
+int s3_config_load(struct s3_config *cfg, const char *endpoint,
+		   const char *region, struct buf *err);
+void s3_config_release(struct s3_config *cfg);
+
+/* Splits "s3://bucket/some/prefix" into its parts (caller frees). */
+int s3_parse_url(const char *url, char **bucket, char **key);
+
+struct s3_object {
+	const char *key;
+	const char *etag;	/* without quotes */
+	uint64_t size;
+	const char *last_modified;
+};
+
+/* Called per chunk of a body; returns 0 to go on, -1 to stop. */
+typedef int (*s3_write_fn)(const char *data, size_t len, void *arg);
+/* Called per listed object; returns 0 to go on, -1 to stop. */
+typedef int (*s3_list_fn)(const struct s3_object *obj, void *arg);
+
+struct s3 {
+	struct s3_config *cfg;
+	void *curl;		/* a reused easy handle (keeps the connection) */
+	struct buf err;
+	int temporary;
+	long status;		/* HTTP status of the last response */
+};
+
+int s3_init(struct s3 *s3, struct s3_config *cfg);
+void s3_release(struct s3 *s3);
+
+/*
+ * Lists every object under prefix (ListObjectsV2, following continuation
+ * tokens), in S3's order (by key), calling fn for each.
+ */
+int s3_list_objects(struct s3 *s3, const char *bucket, const char *prefix,
+		    s3_list_fn fn, void *arg);
+
+/*
+ * Streams an object's body to fn as it arrives, never holding it whole.
+ * etag_out (may be NULL) receives the ETag without quotes.  A retry after
+ * part of the body was delivered is not done: fn has seen bytes, so the
+ * call fails (temporary) and the caller starts over.
+ */
+int s3_get_object(struct s3 *s3, const char *bucket, const char *key,
+		  s3_write_fn fn, void *arg, struct buf *etag_out);
+
+/* Uploads data as one PUT (signed payload hash, Content-MD5, ETag check). */
+int s3_put_object(struct s3 *s3, const char *bucket, const char *key,
+		  const void *data, size_t len, struct buf *etag_out);
+
+int s3_delete_object(struct s3 *s3, const char *bucket, const char *key);
+
+#endif
