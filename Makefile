@@ -17,19 +17,25 @@ CFLAGS ?= -O2 -g
 PKGS = libcurl libpq expat openssl odbc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc/lib -Ibuild \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc/lib \
 	-DCT_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 ifdef WERROR
 override CFLAGS += -Werror
 endif
 LDLIBS += $(PKG_LIBS) -lcsv -lpthread -lm
 
+# BUILD and BIN may point elsewhere, so that several work trees' builds
+# never write the same files (make BUILD=/tmp/b BIN=/tmp/b/bin).
+BUILD ?= build
+BIN ?= bin
 LIB_SRC := $(wildcard src/lib/*.c)
-LIB_OBJ := $(LIB_SRC:src/lib/%.c=build/lib/%.o) build/sqlfiles.o
+LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o) $(BUILD)/sqlfiles.o
 SQL := $(sort $(wildcard sql/postgres/*.sql sql/snowflake/*.sql))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNIT := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
-BINS := $(TOOLS:%=bin/%)
+UNIT := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BINS := $(TOOLS:%=$(BIN)/%)
 
 all: deps-check $(BINS)
 
@@ -37,42 +43,53 @@ deps-check:
 	@pkg-config --exists $(PKGS) && test -e /usr/include/csv.h || { \
 	  echo "make: missing libraries ($(PKGS) libcsv); run tools/deps" >&2; exit 1; }
 
-build/lib build/tests bin:
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/fuzz $(BIN):
 	@mkdir -p $@
 
-build/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) | build/lib
+$(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-build/sqlfiles.c: tools/embed-sql $(SQL) | build/lib
+$(BUILD)/sqlfiles.c: tools/embed-sql $(SQL) | $(BUILD)/lib
 	sh tools/embed-sql $(SQL) > $@.tmp && mv $@.tmp $@
 
-build/sqlfiles.o: build/sqlfiles.c
+$(BUILD)/sqlfiles.o: $(BUILD)/sqlfiles.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-build/libct.a: $(LIB_OBJ)
+$(BUILD)/libct.a: $(LIB_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
-build/%.o: src/%.c $(wildcard src/lib/*.h) | build/lib
+$(BUILD)/%.o: src/%.c $(wildcard src/lib/*.h) | $(BUILD)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-bin/%: build/%.o build/libct.a | bin
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libct.a $(LDLIBS)
+$(BIN)/%: $(BUILD)/%.o $(BUILD)/libct.a | $(BIN)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libct.a $(LDLIBS)
 
-build/tests/%: tests/unit/%.c build/libct.a | build/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< build/libct.a $(LDLIBS) -lcmocka
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libct.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libct.a $(LDLIBS) -lcmocka
 
 unit: $(UNIT)
 
-check: all unit
-	@sh tools/deps
-	@sh tests/run
+# libFuzzer targets, built with clang from the library's sources.
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+	-Isrc/lib -DCT_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+fuzz: $(FUZZ)
 
-demo: all
-	@sh tools/deps
-	@sh tools/demo
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(BUILD)/sqlfiles.c | $(BUILD)/fuzz
+	clang $(FUZZFLAGS) -o $@ $< $(LIB_SRC) $(BUILD)/sqlfiles.c $(LDLIBS)
 
-bench: all
+check:
 	@sh tools/deps
+	@$(MAKE) -s all unit fuzz
+	@CT_BIN=$(abspath $(BIN)) CT_BUILD=$(abspath $(BUILD)) sh tests/run
+
+demo:
+	@sh tools/deps
+	@$(MAKE) -s all
+	@CT_BIN=$(abspath $(BIN)) sh tools/demo
+
+bench:
+	@sh tools/deps bench
+	@$(MAKE) -s all
 	@for b in bench/*; do case $$b in *.md) continue;; esac; echo "== $$b"; sh $$b || exit 1; done
 
 install: all
@@ -89,7 +106,7 @@ lint:
 	mandoc -Tlint -Wwarning man/*.1
 
 clean:
-	rm -rf build bin
+	rm -rf $(BUILD) $(BIN)
 
-.PHONY: all deps-check unit check demo bench install uninstall lint clean
+.PHONY: all deps-check unit fuzz check demo bench install uninstall lint clean
 .SECONDARY:

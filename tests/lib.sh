@@ -9,7 +9,7 @@
 
 set -u
 top=${CT_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-export PATH="$top/bin:$PATH"
+export PATH="${CT_BIN:-$top/bin}:$PATH"
 tap_n=0
 tap_failed=0
 t_name=$(basename "$0" .t | tr -c 'a-z0-9_\n' '_')
