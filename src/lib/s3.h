@@ -24,6 +24,8 @@ struct s3_config {
 	char *ca_bundle;	/* NULL: the system's */
 	int path_style;		/* 1 for custom endpoints or --path-style */
 	int max_attempts;	/* per request, including the first */
+	long timeout;		/* seconds without progress before a request
+				   is abandoned (and retried); 0: 30 */
 };
 
 /*
@@ -83,5 +85,30 @@ int s3_put_object(struct s3 *s3, const char *bucket, const char *key,
 		  const void *data, size_t len, struct buf *etag_out);
 
 int s3_delete_object(struct s3 *s3, const char *bucket, const char *key);
+
+/*
+ * Multipart uploads.  s3_multipart_create() sets upload_id; each part
+ * (numbered from 1, at most 10,000, each but the last at least 5 MiB) is
+ * sent with s3_multipart_put() (Content-MD5, ETag checked, retried on its
+ * own), whose ETag (without quotes) goes into etag_out; then
+ * s3_multipart_complete() with the parts' ETags in order, or
+ * s3_multipart_abort() so that no parts are left behind.
+ */
+int s3_multipart_create(struct s3 *s3, const char *bucket, const char *key,
+			struct buf *upload_id);
+int s3_multipart_put(struct s3 *s3, const char *bucket, const char *key,
+		     const char *upload_id, int part, const void *data,
+		     size_t len, struct buf *etag_out);
+int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
+			  const char *upload_id, char *const *etags,
+			  int nparts, struct buf *etag_out);
+int s3_multipart_abort(struct s3 *s3, const char *bucket, const char *key,
+		       const char *upload_id);
+
+/* Sets out to the base64 of data's MD5 (the Content-MD5 header's value). */
+void s3_content_md5(struct buf *out, const void *data, size_t len);
+/* Whether an ETag (without quotes) is the hex MD5 given; an ETag that is
+ * not 32 hex digits (multipart, encrypted) is not compared and passes. */
+int s3_etag_matches(const char *etag, const char *md5_hex);
 
 #endif
