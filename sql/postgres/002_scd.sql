@@ -1,0 +1,331 @@
+-- CustomerTrack schema 2: the dimension (DESIGN §2, §3) and the merge.
+-- An applied migration is never edited: add a new numbered file instead.
+--
+-- The result of scd_merge() is defined as a replay of every event ever
+-- loaded, per key, in the order (update_timestamp, _file byte by byte,
+-- _row, _load_id), from an empty state.  The state after an event is the
+-- event itself (an upsert's values, or "gone" after a delete), so whether
+-- an event opens a version depends only on the event before it; that is
+-- what lets the merge run as set-based SQL with lag().
+--
+-- A file loaded twice (snow-load --force) gives each row twice, at the
+-- same position: the copy is an equal re-send right after the original,
+-- which changes nothing.  No explicit deduplication is needed; rows at one
+-- (_file, _row) with different contents are ordered by _load_id.
+
+-- SCD Type 1: one row per live customer, its latest values.
+CREATE TABLE customer (
+    customer_id      bigint PRIMARY KEY,
+    first_name       text,
+    last_name        text,
+    email            text,
+    street           text,
+    city             text,
+    state            text,
+    country          text,
+    update_timestamp timestamptz NOT NULL
+);
+
+-- SCD Type 2: every version, [start_time, end_time).
+CREATE TABLE customer_history (
+    customer_id      bigint      NOT NULL,
+    first_name       text,
+    last_name        text,
+    email            text,
+    street           text,
+    city             text,
+    state            text,
+    country          text,
+    start_time       timestamptz NOT NULL,
+    end_time         timestamptz NOT NULL DEFAULT '9999-12-31 00:00:00+00',
+    is_current       boolean     NOT NULL DEFAULT true
+);
+-- One index serves the merge: the current version is end_time = 9999-12-31.
+CREATE INDEX customer_history_key ON customer_history (customer_id, end_time);
+
+-- The stream offset: a load is merged when merged_at is set, in the same
+-- transaction as its rows' merge.  Loads commit out of load_id order, so
+-- the offset is this exact set, not a high-water mark.
+ALTER TABLE load_history ADD COLUMN merged_at timestamptz;
+CREATE INDEX load_history_unmerged ON load_history (load_id)
+    WHERE merged_at IS NULL AND status IN ('loaded', 'partially_loaded');
+
+-- Per key, in event order: finds late events and replays a key's history.
+CREATE INDEX customer_raw_key ON customer_raw (customer_id, update_timestamp);
+
+-- Which columns open a new version when they change; a change to the
+-- others updates the current version in place.
+CREATE TABLE scd_settings (
+    one             boolean PRIMARY KEY DEFAULT true CHECK (one),
+    history_columns text[]  NOT NULL
+        DEFAULT ARRAY['first_name', 'last_name', 'email', 'street', 'city',
+                      'state', 'country']
+        CHECK (history_columns <@ ARRAY['first_name', 'last_name', 'email',
+                      'street', 'city', 'state', 'country'])
+);
+INSERT INTO scd_settings DEFAULT VALUES;
+
+-- Merges every row of the loads not yet merged, in one transaction with
+-- the offset.  Keys whose new events all come after their merged events
+-- continue from their current version; keys with a late event have their
+-- history rebuilt from all their events.  Concurrent calls are serialised
+-- by an advisory lock: the second waits, then merges what is left.
+CREATE FUNCTION scd_merge(OUT loads bigint, OUT events bigint, OUT keys bigint,
+                          OUT late_keys bigint, OUT versions bigint,
+                          OUT deleted bigint)
+LANGUAGE plpgsql
+-- The batch is small beside the tables: probe them by index, never scan.
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    hc text[];
+    h_first boolean; h_last boolean; h_email boolean; h_street boolean;
+    h_city boolean; h_state boolean; h_country boolean;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7166741551542052717);  -- 'csmerge' + 'm'
+    loads := 0; events := 0; keys := 0; late_keys := 0; versions := 0;
+    deleted := 0;
+
+    CREATE TEMP TABLE scd_load ON COMMIT DROP AS
+        SELECT load_id FROM load_history
+        WHERE merged_at IS NULL AND status IN ('loaded', 'partially_loaded');
+    GET DIAGNOSTICS loads = ROW_COUNT;
+    IF loads = 0 THEN
+        DROP TABLE scd_load;
+        RETURN;
+    END IF;
+
+    SELECT history_columns INTO hc FROM scd_settings;
+    h_first := 'first_name' = ANY (hc); h_last := 'last_name' = ANY (hc);
+    h_email := 'email' = ANY (hc); h_street := 'street' = ANY (hc);
+    h_city := 'city' = ANY (hc); h_state := 'state' = ANY (hc);
+    h_country := 'country' = ANY (hc);
+
+    -- The batch's events; a delete's other fields are ignored.
+    CREATE TEMP TABLE scd_batch ON COMMIT DROP AS
+        SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
+               r._row AS rn, r._load_id AS lid, r.op IS NOT DISTINCT FROM 'D' AS del,
+               r.first_name, r.last_name, r.email, r.street, r.city, r.state,
+               r.country
+        FROM scd_load l CROSS JOIN LATERAL (
+            SELECT * FROM customer_raw r WHERE r._load_id = l.load_id
+              AND r.customer_id IS NOT NULL AND r.update_timestamp IS NOT NULL
+              AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
+            OFFSET 0) r;
+    GET DIAGNOSTICS events = ROW_COUNT;
+    UPDATE scd_batch SET first_name = NULL, last_name = NULL, email = NULL,
+        street = NULL, city = NULL, state = NULL, country = NULL WHERE del;
+    ANALYZE scd_batch;
+
+    -- A key is late when a merged event of it comes after its first new one.
+    CREATE TEMP TABLE scd_key ON COMMIT DROP AS
+        SELECT k.customer_id, x.late IS NOT NULL AS late
+        FROM (SELECT DISTINCT ON (customer_id) customer_id, ts, f, rn, lid
+              FROM scd_batch
+              ORDER BY customer_id, ts, f COLLATE "C", rn, lid) k
+        LEFT JOIN LATERAL (
+            SELECT true AS late FROM customer_raw r
+            JOIN load_history h ON h.load_id = r._load_id
+            WHERE r.customer_id = k.customer_id AND r.update_timestamp >= k.ts
+              AND h.merged_at IS NOT NULL
+              AND (r.update_timestamp, r._file COLLATE "C", r._row, r._load_id)
+                  > (k.ts, k.f COLLATE "C", k.rn, k.lid)
+            LIMIT 1) x ON true;
+    GET DIAGNOSTICS keys = ROW_COUNT;
+    SELECT count(*) INTO late_keys FROM scd_key WHERE late;
+    ANALYZE scd_key;
+
+    -- Each key's sequence: an in-order key starts from its current state
+    -- (the "init" row, group 0), a late key from nothing with all events.
+    CREATE TEMP TABLE scd_seq ON COMMIT DROP AS
+        SELECT c.customer_id, '-infinity'::timestamptz AS ts, ''::text AS f,
+               0::bigint AS rn, 0::bigint AS lid, false AS del, true AS init,
+               c.first_name, c.last_name, c.email, c.street, c.city, c.state,
+               c.country
+        FROM scd_key k CROSS JOIN LATERAL (
+            SELECT * FROM customer c WHERE c.customer_id = k.customer_id
+            OFFSET 0) c
+        WHERE NOT k.late
+        UNION ALL
+        SELECT b.customer_id, b.ts, b.f, b.rn, b.lid, b.del, false,
+               b.first_name, b.last_name, b.email, b.street, b.city, b.state,
+               b.country
+        FROM scd_batch b
+        WHERE b.customer_id IN (SELECT customer_id FROM scd_key WHERE NOT late)
+        UNION ALL
+        SELECT r.customer_id, r.update_timestamp, r._file, r._row, r._load_id,
+               r.op IS NOT DISTINCT FROM 'D', false,
+               r.first_name, r.last_name, r.email, r.street, r.city, r.state,
+               r.country
+        FROM scd_key k CROSS JOIN LATERAL (
+            SELECT r.* FROM customer_raw r
+            WHERE r.customer_id = k.customer_id
+              AND r.update_timestamp IS NOT NULL
+              AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
+              AND (r._load_id IN (SELECT load_id FROM scd_load)
+                   OR EXISTS (SELECT 1 FROM load_history h
+                              WHERE h.load_id = r._load_id
+                                AND h.merged_at IS NOT NULL))
+            OFFSET 0) r
+        WHERE k.late;
+
+    -- Which events open a group (a version, or a gone state after a delete).
+    CREATE TEMP TABLE scd_step ON COMMIT DROP AS
+        SELECT s.*, sum(s.boundary::int) OVER (PARTITION BY s.customer_id
+                ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid
+                ROWS UNBOUNDED PRECEDING) AS grp
+        FROM (
+            SELECT s.*,
+                CASE WHEN s.init THEN false
+                     WHEN s.del THEN coalesce(NOT lag(s.del) OVER w, false)
+                     ELSE lag(s.del) OVER w IS DISTINCT FROM false
+                       OR (h_first AND s.first_name IS DISTINCT FROM lag(s.first_name) OVER w)
+                       OR (h_last AND s.last_name IS DISTINCT FROM lag(s.last_name) OVER w)
+                       OR (h_email AND s.email IS DISTINCT FROM lag(s.email) OVER w)
+                       OR (h_street AND s.street IS DISTINCT FROM lag(s.street) OVER w)
+                       OR (h_city AND s.city IS DISTINCT FROM lag(s.city) OVER w)
+                       OR (h_state AND s.state IS DISTINCT FROM lag(s.state) OVER w)
+                       OR (h_country AND s.country IS DISTINCT FROM lag(s.country) OVER w)
+                END AS boundary
+            FROM scd_seq s
+            WINDOW w AS (PARTITION BY s.customer_id
+                         ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid)
+        ) s;
+
+    -- One row per group: how it starts, its last values, when it ends.
+    -- A group is live unless it starts with a delete (group 0 of a key
+    -- without an init row holds only deletes of a gone key).
+    CREATE TEMP TABLE scd_version ON COMMIT DROP AS
+        SELECT g.*, lead(g.start_time) OVER (PARTITION BY g.customer_id
+                ORDER BY g.grp) AS end_time,
+               g.grp = max(g.grp) OVER (PARTITION BY g.customer_id) AS last
+        FROM (
+            SELECT DISTINCT ON (s.customer_id, s.grp) s.customer_id, s.grp,
+                   first_value(s.ts) OVER g AS start_time,
+                   first_value(s.del) OVER g AS gone,
+                   first_value(s.init) OVER g AS init,
+                   s.first_name, s.last_name, s.email, s.street, s.city,
+                   s.state, s.country
+            FROM scd_step s
+            WINDOW g AS (PARTITION BY s.customer_id, s.grp
+                         ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid)
+            ORDER BY s.customer_id, s.grp, s.ts DESC, s.f COLLATE "C" DESC,
+                     s.rn DESC, s.lid DESC
+        ) g;
+    ANALYZE scd_version;
+
+    -- Late keys: their history is rebuilt whole.
+    DELETE FROM customer_history h USING scd_key k
+    WHERE k.late AND h.customer_id = k.customer_id;
+
+    -- In-order keys: the current version is closed or updated in place.
+    UPDATE customer_history h
+    SET first_name = v.first_name, last_name = v.last_name, email = v.email,
+        street = v.street, city = v.city, state = v.state, country = v.country,
+        end_time = coalesce(v.end_time, '9999-12-31 00:00:00+00'),
+        is_current = v.end_time IS NULL
+    FROM scd_version v
+    WHERE v.init AND h.customer_id = v.customer_id
+      AND h.end_time = '9999-12-31 00:00:00+00'
+      AND (v.end_time IS NOT NULL
+           OR (h.first_name, h.last_name, h.email, h.street, h.city, h.state,
+               h.country)
+              IS DISTINCT FROM (v.first_name, v.last_name, v.email, v.street,
+               v.city, v.state, v.country));
+
+    INSERT INTO customer_history (customer_id, first_name, last_name, email,
+        street, city, state, country, start_time, end_time, is_current)
+    SELECT v.customer_id, v.first_name, v.last_name, v.email, v.street,
+           v.city, v.state, v.country, v.start_time,
+           coalesce(v.end_time, '9999-12-31 00:00:00+00'), v.end_time IS NULL
+    FROM scd_version v
+    WHERE NOT v.init AND NOT v.gone;
+    GET DIAGNOSTICS versions = ROW_COUNT;
+
+    -- customer: the last state of each key.
+    DELETE FROM customer c USING scd_version v
+    WHERE v.last AND v.gone AND c.customer_id = v.customer_id;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+
+    INSERT INTO customer AS c (customer_id, first_name, last_name, email,
+        street, city, state, country, update_timestamp)
+    SELECT v.customer_id, v.first_name, v.last_name, v.email, v.street,
+           v.city, v.state, v.country, v.start_time
+    FROM scd_version v
+    WHERE v.last AND NOT v.gone
+    ON CONFLICT (customer_id) DO UPDATE
+    SET first_name = excluded.first_name, last_name = excluded.last_name,
+        email = excluded.email, street = excluded.street, city = excluded.city,
+        state = excluded.state, country = excluded.country,
+        update_timestamp = CASE WHEN excluded.update_timestamp = '-infinity'
+                                THEN c.update_timestamp
+                                ELSE excluded.update_timestamp END
+    WHERE (c.first_name, c.last_name, c.email, c.street, c.city, c.state,
+           c.country)
+          IS DISTINCT FROM (excluded.first_name, excluded.last_name,
+           excluded.email, excluded.street, excluded.city, excluded.state,
+           excluded.country)
+       OR (excluded.update_timestamp <> '-infinity'
+           AND c.update_timestamp <> excluded.update_timestamp);
+
+    UPDATE load_history h SET merged_at = now()
+    FROM scd_load l WHERE h.load_id = l.load_id;
+
+    DROP TABLE scd_load, scd_batch, scd_key, scd_seq, scd_step, scd_version;
+END
+$$;
+
+-- The dimension as it was at time ts: each key's version valid then, with
+-- update_timestamp its start.  Zero-length versions are valid at no time.
+CREATE FUNCTION customer_as_of(ts timestamptz)
+RETURNS TABLE (customer_id bigint, first_name text, last_name text,
+               email text, street text, city text, state text, country text,
+               update_timestamp timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT h.customer_id, h.first_name, h.last_name, h.email, h.street,
+           h.city, h.state, h.country, h.start_time
+    FROM customer_history h
+    WHERE h.start_time <= ts AND h.end_time > ts
+$$;
+
+-- Checks DESIGN §4's invariants; returns the offending keys (at most lim)
+-- with what is wrong, the smallest key first, nothing when all hold.
+CREATE FUNCTION scd_verify(lim bigint DEFAULT 1)
+RETURNS TABLE (customer_id bigint, problem text)
+LANGUAGE sql STABLE AS $$
+    WITH h AS (
+        SELECT h.*, lead(h.start_time) OVER w AS next_start
+        FROM customer_history h
+        WINDOW w AS (PARTITION BY h.customer_id ORDER BY h.start_time, h.end_time)
+    ), p AS (
+        SELECT h.customer_id, 'start_time after end_time' AS problem
+        FROM h WHERE h.start_time > h.end_time
+        UNION ALL
+        SELECT h.customer_id, 'is_current disagrees with end_time'
+        FROM h WHERE h.is_current <> (h.end_time = '9999-12-31 00:00:00+00')
+        UNION ALL
+        SELECT h.customer_id, 'overlapping versions'
+        FROM h WHERE h.next_start < h.end_time
+        UNION ALL
+        SELECT h.customer_id, 'more than one current version'
+        FROM h WHERE h.is_current GROUP BY h.customer_id HAVING count(*) > 1
+        UNION ALL
+        SELECT coalesce(c.customer_id, h.customer_id),
+               CASE WHEN c.customer_id IS NULL
+                    THEN 'current version without a customer row'
+                    WHEN h.customer_id IS NULL
+                    THEN 'customer row without a current version'
+                    ELSE 'customer differs from its current version' END
+        FROM customer c
+        FULL JOIN (SELECT * FROM customer_history WHERE is_current) h
+          ON h.customer_id = c.customer_id
+        WHERE c.customer_id IS NULL OR h.customer_id IS NULL
+           OR (c.first_name, c.last_name, c.email, c.street, c.city, c.state,
+               c.country, c.update_timestamp)
+              IS DISTINCT FROM (h.first_name, h.last_name, h.email, h.street,
+               h.city, h.state, h.country, h.start_time)
+    )
+    SELECT p.customer_id, min(p.problem) FROM p
+    GROUP BY p.customer_id ORDER BY p.customer_id LIMIT lim
+$$;
