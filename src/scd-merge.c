@@ -27,14 +27,31 @@ static const char *const attribute_columns[] = {
 };
 
 static volatile sig_atomic_t stopping;
+static int quiet;		/* -q: no summary lines */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: scd-merge [--db CONNINFO] [--history-columns LIST] [--metrics FILE]\n"
-		"                 [--watch [SECS]]\n"
+		"usage: scd-merge [-q] [--db CONNINFO] [--history-columns LIST]\n"
+		"                 [--watch [SECS]] [--metrics FILE]\n"
 		"       scd-merge [--db CONNINFO] --as-of TIME\n"
 		"       scd-merge [--db CONNINFO] --verify\n");
+	if (out != stdout)
+		return;
+	fprintf(out,
+		"\nMerges the rows snow-load put in customer_raw into customer (SCD1) and\n"
+		"customer_history (SCD2), as a replay of all events in time order would.\n\n"
+		"      --db CONNINFO      libpq URI or key=value string (PG* variables)\n"
+		"      --history-columns LIST\n"
+		"                         columns whose change opens a version, kept for\n"
+		"                         later runs (first_name,...,country: all seven)\n"
+		"      --watch [SECS]     merge on every load (NOTIFY), and every SECS (5)\n"
+		"      --as-of TIME       print the dimension as of TIME as CSV\n"
+		"      --verify           check the tables' invariants, exit 1 if broken\n"
+		"      --metrics FILE     write Prometheus metrics to FILE at the end\n"
+		"  -q, --quiet            no summary line\n"
+		"  -h, --help             show this help;  -V, --version  show the version\n"
+		"\nExample: */5 * * * * scd-merge --db postgresql:///warehouse\n");
 }
 
 static void on_signal(int sig)
@@ -111,7 +128,7 @@ static int merge_once(struct pg *pg, struct metrics *m)
 	events = atoll(PQgetvalue(res, 0, 1));
 	m->files += loads;
 	m->rows += events;
-	if (loads > 0)
+	if (loads > 0 && !quiet)
 		warnmsg("merged %lld events of %lld loads: %s keys (%s late), "
 			"%s new versions, %s customers deleted in %.3f s",
 			events, loads, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
@@ -256,7 +273,8 @@ static int verify(struct pg *pg)
 		       " (SELECT count(*) FROM customer_history)", 0, NULL);
 	if (!res)
 		return -1;
-	warnmsg("verified %s customers and %s versions",
+	if (!quiet)
+		warnmsg("verified %s customers and %s versions",
 		PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
@@ -273,10 +291,11 @@ int main(int argc, char **argv)
 		{ "as-of", required_argument, NULL, 'a' },
 		{ "db", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "history-columns", required_argument, NULL, 'c' },
+		{ "history-columns", required_argument, NULL, 'H' },
 		{ "metrics", required_argument, NULL, 'm' },
-		{ "verify", no_argument, NULL, 'V' },
-		{ "version", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verify", no_argument, NULL, 'c' + 256 },
+		{ "version", no_argument, NULL, 'V' },
 		{ "watch", optional_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -290,16 +309,21 @@ int main(int argc, char **argv)
 
 	util_init(argv[0]);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': as_of = optarg; break;
-		case 'c': columns = optarg; break;
+		case 'H': columns = optarg; break;
 		case 'd': conninfo = optarg; break;
 		case 'h': usage(stdout); close_stdout(); return EXIT_OK;
 		case 'm': metrics_path = optarg; break;
-		case 'V': checking = 1; break;
-		case 'v': print_version();
+		case 'q': quiet = 1; break;
+		case 'c' + 256: checking = 1; break;
+		case 'V': print_version();
 		case 'w': watching = 1; interval = optarg; break;
+		case ':':
+			warnmsg("option '%s' needs an argument", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
 		default:
 			warnmsg("unknown option '%s'", argv[optind - 1]);
 			usage(stderr);
