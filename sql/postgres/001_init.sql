@@ -37,6 +37,10 @@ CREATE TABLE load_history (
     loaded_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX load_history_file ON load_history (file, etag);
+-- A file (name and ETag) is recorded once per stage, whatever the outcome,
+-- unless a load was forced: a concurrent second run cannot load it again.
+CREATE UNIQUE INDEX load_history_once ON load_history (stage, file, etag)
+    WHERE NOT forced;
 CREATE INDEX load_history_loaded_at ON load_history (loaded_at);
 
 -- One row per rejected input row.

@@ -1,0 +1,888 @@
+#include "load.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copy.h"
+#include "csv.h"
+#include "util.h"
+
+#define READ_SIZE (256 << 10)	/* bytes per read of a local file */
+#define CHUNK_SIZE (256 << 10)	/* COPY data handed over at a time */
+#define NCHUNKS 4		/* chunks in flight between the threads */
+#define RAW_MAX (64 << 10)	/* bytes of a bad row kept in load_errors */
+#define RAW_COLUMNS 13		/* the columns COPY fills in customer_raw */
+#define LOCK_CLASS 1936682860	/* 'snow': advisory locks per staged file */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/*
+ * Stops the process at a named point when SNOW_LOAD_TEST_STOP says so,
+ * so that a test can kill -9 it there and check that nothing half-done
+ * remains.  Does nothing otherwise.
+ */
+static void test_stop(const char *point)
+{
+	const char *want = getenv("SNOW_LOAD_TEST_STOP");
+
+	if (want && !strcmp(want, point))
+		raise(SIGSTOP);
+}
+
+/* ---- the stage ------------------------------------------------------ */
+
+int stage_open(struct stage *st, const char *url, const char *endpoint,
+	       const char *region)
+{
+	memset(st, 0, sizeof(*st));
+	buf_init(&st->err, 0);
+	if (!strncmp(url, "s3://", 5)) {
+		char *key;
+		struct buf u = BUF_INIT;
+
+		if (s3_parse_url(url, &st->bucket, &key) < 0) {
+			buf_setf(&st->err, "invalid stage '%s': expected "
+				 "s3://BUCKET/PREFIX/", url);
+			return -1;
+		}
+		buf_adds(&u, key);
+		free(key);
+		if (u.len && u.buf[u.len - 1] != '/')
+			buf_addch(&u, '/');
+		st->prefix = buf_detach(&u, NULL);
+		buf_addf(&u, "s3://%s/%s", st->bucket, st->prefix);
+		st->url = buf_detach(&u, NULL);
+		if (s3_config_load(&st->cfg, endpoint, region, &st->err) < 0)
+			return -1;
+		if (s3_init(&st->s3, &st->cfg) < 0) {
+			buf_setf(&st->err, "%s", st->s3.err.buf);
+			return -1;
+		}
+		return 0;
+	}
+	st->dir = realpath(url, NULL);
+	if (!st->dir) {
+		st->temporary = errno == EIO;
+		buf_setf(&st->err, "cannot open stage '%s': %s", url, strerror(errno));
+		return -1;
+	}
+	st->url = xstrdup(st->dir);
+	return 0;
+}
+
+void stage_close(struct stage *st)
+{
+	if (st->bucket) {
+		s3_release(&st->s3);
+		s3_config_release(&st->cfg);
+	}
+	free(st->url);
+	free(st->dir);
+	free(st->bucket);
+	free(st->prefix);
+	buf_release(&st->err);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Staged files are *.csv whose own name does not start with a dot. */
+static int is_staged_name(const char *name)
+{
+	const char *base = strrchr(name, '/');
+	size_t len = strlen(name);
+
+	base = base ? base + 1 : name;
+	return base[0] != '.' && len > 4 && !strcmp(name + len - 4, ".csv");
+}
+
+static void list_add(struct stage_list *l, const char *name, const char *etag,
+		     uint64_t size)
+{
+	struct stage_file *f;
+
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? 2 * l->alloc : 64;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	f = &l->v[l->n++];
+	f->name = xstrdup(name);
+	f->etag = xstrdup(etag);
+	f->size = size;
+	f->loaded = 0;
+}
+
+void stage_list_release(struct stage_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].etag);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A local file's ETag: its modification time and size, which a rename changes. */
+static void file_etag(const struct stat *sb, char out[64])
+{
+	snprintf(out, 64, "%llx.%09ld-%llx", (unsigned long long)sb->st_mtim.tv_sec,
+		 sb->st_mtim.tv_nsec, (unsigned long long)sb->st_size);
+}
+
+static int list_object(const struct s3_object *obj, void *arg)
+{
+	struct stage *st = ((void **)arg)[0];
+	struct stage_list *l = ((void **)arg)[1];
+	const char *name = obj->key + strlen(st->prefix);
+
+	if (is_staged_name(name))
+		list_add(l, name, obj->etag, obj->size);
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct stage_file *)a)->name,
+		      ((const struct stage_file *)b)->name);
+}
+
+int stage_list(struct stage *st, struct stage_list *out)
+{
+	DIR *d;
+	struct dirent *e;
+
+	memset(out, 0, sizeof(*out));
+	buf_reset(&st->err);
+	if (st->bucket) {
+		void *args[2] = { st, out };
+
+		if (s3_list_objects(&st->s3, st->bucket, st->prefix,
+				    list_object, args) < 0) {
+			buf_setf(&st->err, "cannot list '%s': %s", st->url,
+				 st->s3.err.buf);
+			st->temporary = st->s3.temporary;
+			return -1;
+		}
+	} else {
+		d = opendir(st->dir);
+		if (!d) {
+			buf_setf(&st->err, "cannot open stage '%s': %s",
+				 st->dir, strerror(errno));
+			st->temporary = 0;
+			return -1;
+		}
+		while ((e = readdir(d))) {
+			struct stat sb;
+			char etag[64];
+
+			if (!is_staged_name(e->d_name) ||
+			    fstatat(dirfd(d), e->d_name, &sb, 0) < 0 ||
+			    !S_ISREG(sb.st_mode))
+				continue;
+			file_etag(&sb, etag);
+			list_add(out, e->d_name, etag, (uint64_t)sb.st_size);
+		}
+		closedir(d);
+	}
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), by_name);
+	return 0;
+}
+
+struct read_ctx {
+	stage_write_fn fn;
+	void *arg;
+	int stopped;
+};
+
+static int pass_bytes(const char *data, size_t len, void *arg)
+{
+	struct read_ctx *c = arg;
+
+	if (c->fn(data, len, c->arg) < 0) {
+		c->stopped = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int read_local(struct stage *st, const struct stage_file *f,
+		      struct read_ctx *c)
+{
+	struct buf path = BUF_INIT;
+	struct stat sb;
+	char etag[64], *chunk;
+	ssize_t n = 0;
+	int fd;
+
+	buf_addf(&path, "%s/%s", st->dir, f->name);
+	fd = open(path.buf, O_RDONLY);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		buf_setf(&st->err, "cannot open '%s': %s", path.buf, strerror(errno));
+		st->temporary = errno == ENOENT || errno == EIO;
+		if (fd >= 0)
+			close(fd);
+		buf_release(&path);
+		return -1;
+	}
+	file_etag(&sb, etag);
+	if (strcmp(etag, f->etag)) {
+		buf_setf(&st->err, "'%s' changed after it was listed", path.buf);
+		st->temporary = 1;
+		close(fd);
+		buf_release(&path);
+		return -1;
+	}
+	chunk = xmalloc(READ_SIZE);
+	while ((n = read(fd, chunk, READ_SIZE)) > 0)
+		if (pass_bytes(chunk, (size_t)n, c) < 0)
+			break;
+	if (n < 0) {
+		buf_setf(&st->err, "cannot read '%s': %s", path.buf, strerror(errno));
+		st->temporary = errno == EIO;
+	}
+	free(chunk);
+	close(fd);
+	buf_release(&path);
+	return n == 0 && !c->stopped ? 0 : -1;
+}
+
+int stage_read(struct stage *st, const struct stage_file *f,
+	       stage_write_fn fn, void *arg)
+{
+	struct read_ctx c = { fn, arg, 0 };
+	struct buf key = BUF_INIT, etag = BUF_INIT;
+	int ret;
+
+	buf_reset(&st->err);
+	st->temporary = 0;
+	if (!st->bucket)
+		return read_local(st, f, &c);
+	buf_addf(&key, "%s%s", st->prefix, f->name);
+	ret = s3_get_object(&st->s3, st->bucket, key.buf, pass_bytes, &c, &etag);
+	if (ret < 0 && !c.stopped) {
+		buf_setf(&st->err, "cannot get '%s': %s", key.buf, st->s3.err.buf);
+		st->temporary = st->s3.temporary;
+	} else if (ret == 0 && strcmp(etag.buf, f->etag)) {
+		buf_setf(&st->err, "'%s' changed after it was listed", key.buf);
+		st->temporary = 1;
+		ret = -1;
+	}
+	if (c.stopped)
+		ret = -1;
+	buf_release(&key);
+	buf_release(&etag);
+	return ret;
+}
+
+int stage_delete(struct stage *st, const struct stage_file *f)
+{
+	struct buf path = BUF_INIT;
+	int ret = 0;
+
+	buf_reset(&st->err);
+	if (st->bucket) {
+		buf_addf(&path, "%s%s", st->prefix, f->name);
+		if (s3_delete_object(&st->s3, st->bucket, path.buf) < 0) {
+			buf_setf(&st->err, "cannot delete '%s': %s", path.buf,
+				 st->s3.err.buf);
+			st->temporary = st->s3.temporary;
+			ret = -1;
+		}
+	} else {
+		buf_addf(&path, "%s/%s", st->dir, f->name);
+		if (unlink(path.buf) < 0 && errno != ENOENT) {
+			buf_setf(&st->err, "cannot remove '%s': %s", path.buf,
+				 strerror(errno));
+			st->temporary = 0;
+			ret = -1;
+		}
+	}
+	buf_release(&path);
+	return ret;
+}
+
+/* ---- one file's load ------------------------------------------------- */
+
+void load_result_init(struct load_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	buf_init(&res->first_error, 0);
+}
+
+void load_result_release(struct load_result *res)
+{
+	buf_release(&res->first_error);
+}
+
+/*
+ * What the reader thread (the stage, the CSV reader, the encoding) and
+ * the sending thread share.  The chunks form a ring: chunk[next .. next +
+ * count) wait to be sent; the reader fills the one after them.
+ */
+struct loader {
+	struct stage *st;
+	const struct stage_file *f;
+	const struct load_options *o;
+	long long load_id;
+	struct csv_reader csv;
+	FILE *errors;		/* load_errors rows, binary COPY tuples */
+	struct buf scratch;
+	long long rows_loaded, rows_rejected;
+	struct buf first_error;
+	int file_failed;	/* bad header, or a bad row outside continue */
+	int read_failed;	/* the stage failed: st->err */
+	int bytes_seen;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf chunk[NCHUNKS];
+	struct buf *cur;
+	int next, count, done, cancel;
+};
+
+/* Hands the current chunk to the sender; waits for a free one. */
+static int push_chunk(struct loader *l, int last)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->cur) {
+		l->count++;
+		l->cur = NULL;
+	}
+	if (last)
+		l->done = 1;
+	pthread_cond_broadcast(&l->cv);
+	while (!last && l->count == NCHUNKS && !l->cancel)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->cancel)
+		ret = -1;
+	else if (!last) {
+		l->cur = &l->chunk[(l->next + l->count) % NCHUNKS];
+		buf_reset(l->cur);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+static void add_text_or_null(struct buf *b, const struct csv_field *f)
+{
+	if (f->null)
+		copy_add_null(b);
+	else
+		copy_add_text(b, f->data, f->len);
+}
+
+/* Keeps a bad row for load_errors: load_id, file, line, reason, raw. */
+static int keep_bad_row(struct loader *l, const struct csv_row *row)
+{
+	struct buf *b = &l->scratch;
+	struct buf raw = BUF_INIT;
+
+	if (!l->errors && !(l->errors = tmpfile()))
+		return -1;
+	buf_reset(b);
+	copy_add_tuple(b, 5);
+	copy_add_int8(b, l->load_id);
+	copy_add_text(b, l->f->name, strlen(l->f->name));
+	copy_add_int8(b, row->line);
+	copy_add_text(b, row->error, strlen(row->error));
+	csv_add_sanitized(&raw, row->raw, row->raw_len, RAW_MAX);
+	copy_add_text(b, raw.buf, raw.len);
+	buf_release(&raw);
+	return fwrite(b->buf, 1, b->len, l->errors) == b->len ? 0 : -1;
+}
+
+static int on_row(const struct csv_row *row, void *arg)
+{
+	struct loader *l = arg;
+	struct buf *b = l->cur;
+	int i;
+
+	if (row->error) {
+		l->rows_rejected++;
+		if (!l->first_error.len)
+			buf_setf(&l->first_error, "line %lld: %s", row->line,
+				 row->error);
+		if (l->o->on_error != LOAD_CONTINUE) {
+			l->file_failed = 1;
+			return -1;
+		}
+		if (keep_bad_row(l, row) < 0) {
+			buf_setf(&l->st->err, "cannot keep rejected rows in a "
+				 "temporary file: %s", strerror(errno));
+			l->read_failed = 1;
+			return -1;
+		}
+		return 0;
+	}
+	copy_add_tuple(b, RAW_COLUMNS);
+	copy_add_int8(b, row->customer_id);
+	for (i = CSV_FIRST_NAME; i <= CSV_COUNTRY; i++)
+		add_text_or_null(b, &row->field[i]);
+	copy_add_int8(b, row->timestamp);
+	add_text_or_null(b, &row->field[CSV_OP]);
+	copy_add_text(b, l->f->name, strlen(l->f->name));
+	copy_add_int8(b, row->line);
+	copy_add_int8(b, l->load_id);
+	l->rows_loaded++;
+	if (b->len >= CHUNK_SIZE)
+		return push_chunk(l, 0);
+	return 0;
+}
+
+static int on_bytes(const char *data, size_t len, void *arg)
+{
+	struct loader *l = arg;
+
+	if (__atomic_load_n(&l->cancel, __ATOMIC_RELAXED))
+		return -1;
+	if (!l->bytes_seen) {
+		l->bytes_seen = 1;
+		test_stop("read");
+	}
+	return csv_reader_feed(&l->csv, data, len);
+}
+
+/* The reader thread: stage -> CSV reader -> binary COPY chunks. */
+static void *read_file(void *arg)
+{
+	struct loader *l = arg;
+	int ret;
+
+	copy_add_header(l->cur);
+	ret = stage_read(l->st, l->f, on_bytes, l);
+	if (ret < 0 && l->st->err.len)
+		l->read_failed = 1;
+	else if (ret == 0)
+		csv_reader_finish(&l->csv);
+	if (l->csv.err.len) {
+		l->file_failed = 1;
+		if (!l->first_error.len)
+			buf_adds(&l->first_error, l->csv.err.buf);
+	}
+	if (!l->read_failed && !l->file_failed && l->cur)
+		copy_add_trailer(l->cur);
+	push_chunk(l, 1);
+	return NULL;
+}
+
+/* ---- the sending side ------------------------------------------------ */
+
+static int begin_copy(struct pg *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg->conn, sql);
+	int ok = PQresultStatus(res) == PGRES_COPY_IN;
+
+	if (!ok)
+		pg_fail(pg, res, NULL);
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int put_copy(struct pg *pg, const char *data, size_t len)
+{
+	if (PQputCopyData(pg->conn, data, (int)len) != 1)
+		return pg_fail(pg, NULL, "cannot send COPY data");
+	return 0;
+}
+
+/* Ends a COPY: keeping the data when why is NULL, else cancelling it. */
+static int end_copy(struct pg *pg, const char *why)
+{
+	PGresult *res;
+	int ok;
+
+	if (PQputCopyEnd(pg->conn, why) != 1)
+		return pg_fail(pg, NULL, "cannot end COPY");
+	res = PQgetResult(pg->conn);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok && !why)
+		pg_fail(pg, res, "COPY failed");
+	PQclear(res);
+	while ((res = PQgetResult(pg->conn)))
+		PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* Sends what the reader thread hands over, until it is done. */
+static int send_chunks(struct loader *l, struct pg *pg)
+{
+	int ret = 0, first = 1;
+
+	for (;;) {
+		struct buf *b;
+
+		pthread_mutex_lock(&l->mu);
+		while (!l->count && !l->done)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (!l->count) {
+			pthread_mutex_unlock(&l->mu);
+			break;
+		}
+		b = &l->chunk[l->next];
+		pthread_mutex_unlock(&l->mu);
+		if (ret == 0 && b->len && put_copy(pg, b->buf, b->len) < 0) {
+			ret = -1;
+			__atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
+		}
+		if (first) {
+			first = 0;
+			test_stop("copy");
+		}
+		pthread_mutex_lock(&l->mu);
+		l->next = (l->next + 1) % NCHUNKS;
+		l->count--;
+		pthread_cond_broadcast(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+	return ret;
+}
+
+/* Copies the kept bad rows into load_errors. */
+static int send_errors(struct loader *l, struct pg *pg)
+{
+	struct buf b = BUF_INIT;
+	char *chunk;
+	size_t n;
+	int ret = 0;
+
+	if (begin_copy(pg, "COPY load_errors (load_id, file, line, reason, raw)"
+		       " FROM STDIN (FORMAT binary)") < 0)
+		return -1;
+	copy_add_header(&b);
+	if (put_copy(pg, b.buf, b.len) < 0) {
+		buf_release(&b);
+		return -1;
+	}
+	chunk = xmalloc(READ_SIZE);
+	rewind(l->errors);
+	while (ret == 0 && (n = fread(chunk, 1, READ_SIZE, l->errors)) > 0)
+		ret = put_copy(pg, chunk, n);
+	free(chunk);
+	if (ret == 0 && ferror(l->errors)) {
+		buf_setf(&pg->err, "cannot read back rejected rows: %s",
+			 strerror(errno));
+		pg->temporary = 0;
+		end_copy(pg, "read error");
+		ret = -1;
+	}
+	buf_reset(&b);
+	copy_add_trailer(&b);
+	if (ret == 0 && (put_copy(pg, b.buf, b.len) < 0 || end_copy(pg, NULL) < 0))
+		ret = -1;
+	buf_release(&b);
+	return ret;
+}
+
+static void loader_init(struct loader *l, struct stage *st,
+			const struct stage_file *f, const struct load_options *o,
+			long long load_id)
+{
+	int i;
+
+	memset(l, 0, sizeof(*l));
+	l->st = st;
+	l->f = f;
+	l->o = o;
+	l->load_id = load_id;
+	csv_reader_init(&l->csv, on_row, l);
+	buf_init(&l->scratch, 0);
+	buf_init(&l->first_error, 0);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	for (i = 0; i < NCHUNKS; i++)
+		buf_init(&l->chunk[i], CHUNK_SIZE + 4096);
+	l->cur = &l->chunk[0];
+}
+
+static void loader_release(struct loader *l)
+{
+	int i;
+
+	csv_reader_release(&l->csv);
+	buf_release(&l->scratch);
+	buf_release(&l->first_error);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	for (i = 0; i < NCHUNKS; i++)
+		buf_release(&l->chunk[i]);
+	if (l->errors)
+		fclose(l->errors);
+}
+
+/* Leaves a failed transaction (and a COPY still open) behind. */
+static void rollback(struct pg *pg)
+{
+	PGresult *res;
+
+	if (PQtransactionStatus(pg->conn) == PQTRANS_ACTIVE) {
+		PQputCopyEnd(pg->conn, "cancelled");
+		while ((res = PQgetResult(pg->conn)))
+			PQclear(res);
+	}
+	PQclear(PQexec(pg->conn, "ROLLBACK"));
+}
+
+/* Runs a one-row query; returns the first value (caller frees) or NULL. */
+static char *query_value(struct pg *pg, const char *sql, int n,
+			 const char *const *params)
+{
+	PGresult *res = pg_query(pg, sql, n, params);
+	char *v;
+
+	if (!res)
+		return NULL;
+	v = xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	return v;
+}
+
+/*
+ * Takes the file's lock and looks at its history.  Returns 1 to load it,
+ * 0 to skip it (res says why), -1 on a database error.
+ */
+static int claim_file(struct pg *pg, struct stage *st, const struct stage_file *f,
+		      const struct load_options *o, struct load_result *res)
+{
+	struct buf key = BUF_INIT;
+	const char *params[3];
+	char *v;
+	PGresult *q;
+	int locked;
+
+	buf_addf(&key, "%s\n%s", st->url, f->name);
+	params[0] = key.buf;
+	v = query_value(pg, "SELECT pg_try_advisory_xact_lock(" STR(LOCK_CLASS)
+			", hashtext($1))", 1, params);
+	buf_release(&key);
+	if (!v)
+		return -1;
+	locked = v[0] == 't';
+	free(v);
+	if (!locked) {
+		res->busy = 1;
+		return 0;
+	}
+	params[0] = st->url;
+	params[1] = f->name;
+	params[2] = f->etag;
+	q = pg_query(pg, "SELECT coalesce(bool_or(NOT forced), false), "
+		     "coalesce(bool_or(status IN ('loaded', 'partially_loaded')), false) "
+		     "FROM load_history WHERE stage = $1 AND file = $2 AND etag = $3",
+		     3, params);
+	if (!q)
+		return -1;
+	res->already = !o->force && PQgetvalue(q, 0, 0)[0] == 't';
+	res->duplicated = o->force && PQgetvalue(q, 0, 1)[0] == 't';
+	PQclear(q);
+	return !res->already;
+}
+
+/* Records the outcome in the file's load_history row; notifies on rows. */
+static int record_outcome(struct pg *pg, struct load_result *res)
+{
+	char id[32], loaded[32], rejected[32];
+	const char *params[5];
+	PGresult *q;
+
+	snprintf(id, sizeof(id), "%lld", res->load_id);
+	snprintf(loaded, sizeof(loaded), "%lld", res->rows_loaded);
+	snprintf(rejected, sizeof(rejected), "%lld", res->rows_rejected);
+	params[0] = id;
+	params[1] = res->status;
+	params[2] = loaded;
+	params[3] = rejected;
+	params[4] = res->first_error.len ? res->first_error.buf : NULL;
+	q = pg_query(pg, "UPDATE load_history SET status = $2, rows_loaded = $3,"
+		     " rows_rejected = $4, first_error = $5 WHERE load_id = $1",
+		     5, params);
+	if (!q)
+		return -1;
+	PQclear(q);
+	if (res->rows_loaded > 0) {
+		q = pg_query(pg, "SELECT pg_notify('customertrack_loaded', $1)",
+			     1, params);
+		if (!q)
+			return -1;
+		PQclear(q);
+	}
+	return 0;
+}
+
+int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
+	      const struct load_options *o, struct load_result *res,
+	      struct buf *err, int *temporary)
+{
+	struct loader l;
+	const char *params[5];
+	char size[32], *id;
+	pthread_t tid;
+	int claimed, sent;
+
+	buf_reset(&res->first_error);
+	res->load_id = res->rows_loaded = res->rows_rejected = 0;
+	res->already = res->busy = res->duplicated = 0;
+	res->status = NULL;
+	*temporary = 0;
+	if (pg_exec(pg, "BEGIN") < 0)
+		goto db_fail;
+	claimed = claim_file(pg, st, f, o, res);
+	if (claimed < 0)
+		goto db_fail;
+	if (!claimed) {
+		rollback(pg);
+		return 0;
+	}
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
+	params[0] = st->url;
+	params[1] = f->name;
+	params[2] = f->etag;
+	params[3] = size;
+	params[4] = o->force ? "true" : "false";
+	id = query_value(pg, "INSERT INTO load_history (stage, file, etag, size,"
+			 " status, forced) VALUES ($1, $2, $3, $4, 'loaded', $5)"
+			 " RETURNING load_id", 5, params);
+	if (!id)
+		goto db_fail;
+	res->load_id = atoll(id);
+	free(id);
+	if (pg_exec(pg, "SAVEPOINT copy") < 0 ||
+	    begin_copy(pg, "COPY customer_raw (customer_id, first_name, "
+		       "last_name, email, street, city, state, country, "
+		       "update_timestamp, op, _file, _row, _load_id) "
+		       "FROM STDIN (FORMAT binary)") < 0)
+		goto db_fail;
+
+	loader_init(&l, st, f, o, res->load_id);
+	if (pthread_create(&tid, NULL, read_file, &l) != 0)
+		die("cannot start a thread");
+	sent = send_chunks(&l, pg);
+	pthread_join(tid, NULL);
+	res->rows_rejected = l.rows_rejected;
+	buf_adds(&res->first_error, l.first_error.buf);
+	if (sent < 0) {
+		loader_release(&l);
+		goto db_fail;
+	}
+	if (l.read_failed) {
+		buf_setf(err, "%s", st->err.buf);
+		*temporary = st->temporary;
+		loader_release(&l);
+		rollback(pg);
+		res->load_id = 0;
+		return -1;
+	}
+	if (l.file_failed) {
+		end_copy(pg, "the file was rejected");
+		res->status = "failed";
+		if (pg_exec(pg, "ROLLBACK TO SAVEPOINT copy") < 0) {
+			loader_release(&l);
+			goto db_fail;
+		}
+	} else {
+		res->rows_loaded = l.rows_loaded;
+		res->status = !l.rows_rejected ? "loaded" :
+			l.rows_loaded ? "partially_loaded" : "failed";
+		if (end_copy(pg, NULL) < 0 ||
+		    (l.rows_rejected && send_errors(&l, pg) < 0)) {
+			loader_release(&l);
+			goto db_fail;
+		}
+	}
+	loader_release(&l);
+	if (record_outcome(pg, res) < 0)
+		goto db_fail;
+	test_stop("commit");
+	if (pg_exec(pg, "COMMIT") < 0)
+		goto db_fail;
+	return 0;
+
+db_fail:
+	buf_setf(err, "%s", pg->err.buf);
+	*temporary = pg->temporary;
+	rollback(pg);
+	res->load_id = 0;
+	res->rows_loaded = 0;
+	return -1;
+}
+
+/* Appends s to b as an element of a PostgreSQL array literal. */
+static void add_array_element(struct buf *b, const char *s)
+{
+	buf_addch(b, b->len ? ',' : '{');
+	buf_addch(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addch(b, '\\');
+		buf_addch(b, *s);
+	}
+	buf_addch(b, '"');
+}
+
+int load_filter_new(struct pg *pg, struct stage *st, struct stage_list *list,
+		    struct stage_list *done)
+{
+	struct buf names = BUF_INIT;
+	const char *params[2];
+	struct stage_file *kept;
+	char *seen;
+	PGresult *q;
+	size_t i, k = 0;
+	int r;
+
+	memset(done, 0, sizeof(*done));
+	if (!list->n)
+		return 0;
+	for (i = 0; i < list->n; i++)
+		add_array_element(&names, list->v[i].name);
+	buf_addch(&names, '}');
+	params[0] = st->url;
+	params[1] = names.buf;
+	q = pg_query(pg, "SELECT file, etag, status <> 'failed' FROM load_history"
+		     " WHERE stage = $1"
+		     " AND file = ANY ($2::text[]) AND NOT forced", 2, params);
+	buf_release(&names);
+	if (!q)
+		return -1;
+	seen = xcalloc(list->n, 1);
+	for (r = 0; r < PQntuples(q); r++) {
+		struct stage_file key = { PQgetvalue(q, r, 0), NULL, 0, 0 };
+		struct stage_file *f = bsearch(&key, list->v, list->n,
+					       sizeof(*list->v), by_name);
+
+		if (f && !strcmp(f->etag, PQgetvalue(q, r, 1))) {
+			seen[f - list->v] = 1;
+			f->loaded = PQgetvalue(q, r, 2)[0] == 't';
+		}
+	}
+	PQclear(q);
+	kept = xcalloc(list->n, sizeof(*kept));
+	for (i = 0; i < list->n; i++) {
+		if (seen[i]) {
+			if (done->n == done->alloc) {
+				done->alloc = done->alloc ? 2 * done->alloc : 64;
+				done->v = xrealloc(done->v, done->alloc * sizeof(*done->v));
+			}
+			done->v[done->n++] = list->v[i];
+		} else {
+			kept[k++] = list->v[i];
+		}
+	}
+	free(list->v);
+	list->v = kept;
+	list->alloc = list->n;
+	list->n = k;
+	free(seen);
+	return 0;
+}

@@ -1,0 +1,474 @@
+/*
+ * snow-load: loads every staged CSV file not yet loaded into customer_raw,
+ * each exactly once and in one transaction with its load_history row, the
+ * way Snowpipe loads a stage.  The stage is an S3 prefix or a directory;
+ * rows are checked in C and sent by binary COPY (src/lib/load.c).  Also
+ * checks files without loading (--validate) and prints the load history.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "csv.h"
+#include "load.h"
+#include "metrics.h"
+#include "pg.h"
+#include "util.h"
+
+static volatile sig_atomic_t stopping;
+static int quiet;		/* -q: no summary line */
+
+/* What one pass over the stage did. */
+struct tally {
+	long long files_loaded, files_partial, files_failed, files_already;
+	long long files_busy, files_purged;
+	long long rows_loaded, rows_rejected;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: snow-load [-q] [--db CONNINFO] [--on-error abort|skip_file|continue]\n"
+		"                 [--force] [--purge] [--watch [SECS]] [--metrics FILE]\n"
+		"                 [--endpoint URL] [--region REGION] STAGE\n"
+		"       snow-load --validate [--endpoint URL] [--region REGION] STAGE\n"
+		"       snow-load [--db CONNINFO] --history [--since TIME] [STAGE]\n");
+	if (out != stdout)
+		return;
+	fprintf(out,
+		"\nLoads each CSV file in STAGE (s3://BUCKET/PREFIX/ or a directory) into\n"
+		"customer_raw once, with its load_history row, in one transaction.\n\n"
+		"      --db CONNINFO      libpq URI or key=value string (PG* variables)\n"
+		"      --on-error MODE    abort: stop the run; skip_file (default): record\n"
+		"                         the file as failed; continue: load the good rows\n"
+		"      --force            load files again even if loaded (duplicates rows)\n"
+		"      --purge            delete each staged file once it is loaded\n"
+		"      --validate         check every staged file, print each bad row, load\n"
+		"                         nothing (needs no database)\n"
+		"      --watch [SECS]     keep polling the stage every SECS (1)\n"
+		"      --history          print load_history, newest last\n"
+		"      --since TIME       with --history: from TIME (a time or an interval)\n"
+		"      --endpoint URL     S3 endpoint (AWS_ENDPOINT_URL)\n"
+		"      --region REGION    S3 region (AWS_REGION)\n"
+		"      --metrics FILE     write Prometheus metrics to FILE at the end\n"
+		"  -q, --quiet            no summary line\n"
+		"  -h, --help             show this help;  -V, --version  show the version\n"
+		"\nExit status: 0 all loaded, 1 a row or file rejected or a permanent error,\n"
+		"2 usage, 75 a temporary failure (retry later).\n"
+		"\nExample: * * * * * snow-load --db postgresql:///warehouse s3://bucket/in/\n");
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/* Prints a bad row for --validate: "file:line: reason". */
+static int print_bad_row(const struct csv_row *row, void *arg)
+{
+	const struct stage_file *f = arg;
+
+	if (row->error)
+		printf("%s:%lld: %s\n", f->name, row->line, row->error);
+	return 0;
+}
+
+static int validate_chunk(const char *data, size_t len, void *arg)
+{
+	return csv_reader_feed(arg, data, len);
+}
+
+/* Checks every staged file and prints each error; loads nothing. */
+static int validate_stage(struct stage *st)
+{
+	struct stage_list list;
+	long long rows = 0, bad = 0, bad_files = 0;
+	double started = now_monotonic();
+	size_t i;
+	int status = EXIT_OK;
+
+	if (stage_list(st, &list) < 0) {
+		warnmsg("%s", st->err.buf);
+		return st->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	for (i = 0; i < list.n && !stopping; i++) {
+		struct csv_reader r;
+		int ret;
+
+		csv_reader_init(&r, print_bad_row, &list.v[i]);
+		ret = stage_read(st, &list.v[i], validate_chunk, &r);
+		if (ret < 0 && st->err.len) {
+			warnmsg("%s", st->err.buf);
+			status = st->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+			csv_reader_release(&r);
+			break;
+		}
+		if (ret == 0)
+			csv_reader_finish(&r);
+		if (r.err.len) {
+			printf("%s: %s\n", list.v[i].name, r.err.buf);
+			bad_files++;
+		}
+		rows += r.rows;
+		bad += r.bad;
+		csv_reader_release(&r);
+	}
+	if (status == EXIT_OK && (bad || bad_files))
+		status = EXIT_FAIL;
+	if (!quiet)
+		warnmsg("validated %zu files (%lld rows) in %.2f s: %lld bad rows, "
+			"%lld bad files", i, rows, now_monotonic() - started,
+			bad, bad_files);
+	stage_list_release(&list);
+	return status;
+}
+
+/* Deletes a loaded file from the stage (--purge); a failure only warns. */
+static void purge_file(struct stage *st, const struct stage_file *f,
+		       struct tally *t)
+{
+	if (stage_delete(st, f) < 0)
+		warnmsg("%s", st->err.buf);
+	else
+		t->files_purged++;
+}
+
+/* Says what happened to one file and counts it.  Returns an exit status. */
+static int report_file(const struct stage_file *f, const struct load_result *res,
+		       struct tally *t)
+{
+	if (res->busy) {
+		t->files_busy++;
+		return EXIT_OK;
+	}
+	if (res->already) {
+		t->files_already++;
+		return EXIT_OK;
+	}
+	if (res->duplicated)
+		warnmsg("'%s' was loaded before: --force duplicated its rows",
+			f->name);
+	t->rows_loaded += res->rows_loaded;
+	t->rows_rejected += res->rows_rejected;
+	if (!strcmp(res->status, "loaded")) {
+		t->files_loaded++;
+		return EXIT_OK;
+	}
+	if (!strcmp(res->status, "partially_loaded")) {
+		t->files_partial++;
+		warnmsg("'%s': %lld rows rejected, the first at %s", f->name,
+			res->rows_rejected, res->first_error.buf);
+	} else {
+		t->files_failed++;
+		warnmsg("'%s' rejected: %s", f->name, res->first_error.buf);
+	}
+	return EXIT_FAIL;
+}
+
+/*
+ * Loads every new file of the stage once (one listing, one history query).
+ * Returns an exit status: 0, 1 if anything was rejected or failed for
+ * good, 75 if something failed that a later run may get through.
+ */
+static int load_stage(struct pg *pg, struct stage *st,
+		      const struct load_options *o, int purge, struct tally *t)
+{
+	struct stage_list list, done = { 0 };
+	struct load_result res;
+	struct buf err = BUF_INIT;
+	size_t i;
+	int status = EXIT_OK, temporary;
+
+	if (stage_list(st, &list) < 0) {
+		warnmsg("%s", st->err.buf);
+		return st->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	if (!o->force && load_filter_new(pg, st, &list, &done) < 0) {
+		warnmsg("cannot read the load history: %s", pg->err.buf);
+		stage_list_release(&list);
+		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	t->files_already += done.n;
+	for (i = 0; purge && i < done.n; i++)
+		if (done.v[i].loaded)
+			purge_file(st, &done.v[i], t);
+	stage_list_release(&done);
+
+	load_result_init(&res);
+	for (i = 0; i < list.n && !stopping; i++) {
+		if (load_file(pg, st, &list.v[i], o, &res, &err, &temporary) < 0) {
+			warnmsg("cannot load '%s': %s", list.v[i].name, err.buf);
+			status = temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+			break;
+		}
+		if (report_file(&list.v[i], &res, t) != EXIT_OK)
+			status = EXIT_FAIL;
+		if (purge && res.status && strcmp(res.status, "failed"))
+			purge_file(st, &list.v[i], t);
+		if (o->on_error == LOAD_ABORT && res.status &&
+		    !strcmp(res.status, "failed")) {
+			warnmsg("stopping: --on-error abort");
+			break;
+		}
+	}
+	stage_list_release(&list);
+	load_result_release(&res);
+	buf_release(&err);
+	return status;
+}
+
+static void print_summary(const struct tally *t, double secs)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "loaded %lld rows from %lld files in %.2f s (%.0f rows/s)",
+		 t->rows_loaded, t->files_loaded + t->files_partial, secs,
+		 secs > 0 ? t->rows_loaded / secs : 0.0);
+	if (t->rows_rejected || t->files_failed)
+		buf_addf(&b, "; %lld rows rejected, %lld files failed",
+			 t->rows_rejected, t->files_failed);
+	if (t->files_already)
+		buf_addf(&b, "; %lld files already loaded", t->files_already);
+	if (t->files_busy)
+		buf_addf(&b, "; %lld files left to another run", t->files_busy);
+	if (t->files_purged)
+		buf_addf(&b, "; %lld files purged", t->files_purged);
+	warnmsg("%s", b.buf);
+	buf_release(&b);
+}
+
+static void add_to_metrics(struct metrics *m, const struct tally *t)
+{
+	m->rows += t->rows_loaded;
+	m->files += t->files_loaded + t->files_partial + t->files_failed;
+	m->errors += t->rows_rejected + t->files_failed;
+}
+
+/* Polls the stage every secs until a signal; temporary failures are retried. */
+static void watch_stage(struct pg *pg, struct stage *st, const struct load_options *o,
+			int purge, double secs, struct metrics *m)
+{
+	struct timespec ts;
+
+	while (!stopping) {
+		struct tally t = { 0 };
+		double started = now_monotonic();
+		int status = load_stage(pg, st, o, purge, &t);
+
+		if (!quiet && t.files_loaded + t.files_partial + t.files_failed)
+			print_summary(&t, now_monotonic() - started);
+		add_to_metrics(m, &t);
+		if (metrics_write(m, status == EXIT_OK) < 0)
+			warnmsg("cannot write metrics '%s': %s", m->path, strerror(errno));
+		if (PQstatus(pg->conn) == CONNECTION_BAD)
+			PQreset(pg->conn);
+		ts.tv_sec = (time_t)secs;
+		ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+		while (!stopping && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* Turns --since into a time: a timestamp, or an interval back from now. */
+static char *since_time(struct pg *pg, const char *since)
+{
+	const char *params[1] = { since };
+	PGresult *res;
+	char *v;
+
+	res = PQexecParams(pg->conn, "SELECT $1::timestamptz", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = PQexecParams(pg->conn, "SELECT now() - $1::interval", 1,
+				   NULL, params, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		return NULL;
+	}
+	v = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/* Prints load_history as tab-separated lines, like COPY_HISTORY. */
+static int print_history(struct pg *pg, const char *stage, const char *since)
+{
+	const char *params[2] = { NULL, NULL };
+	PGresult *res;
+	char *from = NULL;
+	int i, j;
+
+	if (since && !(from = since_time(pg, since)))
+		diemsg(EXIT_USAGE, "invalid time '%s'", since);
+	params[0] = from;
+	params[1] = stage;
+	res = pg_query(pg, "SELECT load_id, to_char(loaded_at AT TIME ZONE 'UTC',"
+		       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stage, file, status,"
+		       " rows_loaded, rows_rejected, forced, coalesce(first_error, '')"
+		       " FROM load_history"
+		       " WHERE ($1::timestamptz IS NULL OR loaded_at >= $1)"
+		       " AND ($2::text IS NULL OR stage = $2)"
+		       " ORDER BY loaded_at, load_id", 2, params);
+	free(from);
+	if (!res) {
+		warnmsg("cannot read the load history: %s", pg->err.buf);
+		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	printf("load_id\tloaded_at\tstage\tfile\tstatus\trows_loaded\t"
+	       "rows_rejected\tforced\tfirst_error\n");
+	for (i = 0; i < PQntuples(res); i++)
+		for (j = 0; j < PQnfields(res); j++)
+			printf("%s%c", PQgetvalue(res, i, j),
+			       j + 1 < PQnfields(res) ? '\t' : '\n');
+	PQclear(res);
+	return EXIT_OK;
+}
+
+static int open_database(struct pg *pg, const char *conninfo)
+{
+	setenv("PGAPPNAME", "snow-load", 0);
+	if (pg_connect(pg, conninfo) < 0 || pg_migrate(pg) < 0) {
+		warnmsg("%s", pg->err.buf);
+		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * Loads the stage once, or keeps loading it (--watch); or checks its
+ * files (--validate); or prints the load history (--history).
+ */
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "history", no_argument, NULL, 'H' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "on-error", required_argument, NULL, 'o' },
+		{ "purge", no_argument, NULL, 'p' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "region", required_argument, NULL, 'r' },
+		{ "since", required_argument, NULL, 's' },
+		{ "validate", no_argument, NULL, 'c' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "watch", optional_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct load_options o = { LOAD_SKIP_FILE, 0 };
+	const char *conninfo = NULL, *endpoint = NULL, *region = NULL;
+	const char *metrics_path = NULL, *since = NULL, *interval = NULL;
+	int c, history = 0, validate = 0, watching = 0, purge = 0, status;
+	double secs = 1;
+	struct stage st;
+	struct tally t = { 0 };
+	struct metrics m;
+	struct pg pg;
+	double started;
+
+	util_init(argv[0]);
+	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': validate = 1; break;
+		case 'd': conninfo = optarg; break;
+		case 'e': endpoint = optarg; break;
+		case 'f': o.force = 1; break;
+		case 'h': usage(stdout); close_stdout(); return EXIT_OK;
+		case 'H': history = 1; break;
+		case 'm': metrics_path = optarg; break;
+		case 'o':
+			if (!strcmp(optarg, "abort"))
+				o.on_error = LOAD_ABORT;
+			else if (!strcmp(optarg, "skip_file"))
+				o.on_error = LOAD_SKIP_FILE;
+			else if (!strcmp(optarg, "continue"))
+				o.on_error = LOAD_CONTINUE;
+			else
+				diemsg(EXIT_USAGE, "invalid --on-error '%s': expected "
+				       "abort, skip_file or continue", optarg);
+			break;
+		case 'p': purge = 1; break;
+		case 'q': quiet = 1; break;
+		case 'r': region = optarg; break;
+		case 's': since = optarg; break;
+		case 'V': print_version();
+		case 'w': watching = 1; interval = optarg; break;
+		case ':':
+			warnmsg("option '%s' needs a value", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		default:
+			warnmsg("unknown option '%s'", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (watching && !interval && argc == 2)
+		interval = *argv++, argc--;	/* --watch SECS STAGE */
+	if (interval && parse_double(interval, 0.01, 86400, &secs) < 0)
+		diemsg(EXIT_USAGE, "invalid --watch interval '%s'", interval);
+	if (since && !history)
+		diemsg(EXIT_USAGE, "--since goes with --history");
+	if (history + validate + watching > 1)
+		diemsg(EXIT_USAGE, "--history, --validate and --watch exclude each other");
+	if (argc != 1 && !(history && argc == 0)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	if (history) {
+		if ((status = open_database(&pg, conninfo)) == EXIT_OK)
+			status = print_history(&pg, argc ? argv[0] : NULL, since);
+		pg_release(&pg);
+		if (status == EXIT_OK)
+			close_stdout();
+		return status;
+	}
+	if (stage_open(&st, argv[0], endpoint, region) < 0)
+		diemsg(st.temporary ? EXIT_TEMPFAIL : EXIT_FAIL, "%s", st.err.buf);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (validate) {
+		status = validate_stage(&st);
+		stage_close(&st);
+		close_stdout();
+		return status;
+	}
+
+	metrics_init(&m, metrics_path, "snow-load");
+	started = now_monotonic();
+	if ((status = open_database(&pg, conninfo)) != EXIT_OK) {
+		metrics_write(&m, 0);
+		return status;
+	}
+	if (watching) {
+		watch_stage(&pg, &st, &o, purge, secs, &m);
+		status = EXIT_OK;
+	} else {
+		status = load_stage(&pg, &st, &o, purge, &t);
+		if (!quiet)
+			print_summary(&t, now_monotonic() - started);
+		add_to_metrics(&m, &t);
+		if (metrics_write(&m, status == EXIT_OK) < 0)
+			warnmsg("cannot write metrics '%s': %s", metrics_path,
+				strerror(errno));
+	}
+	pg_release(&pg);
+	stage_close(&st);
+	close_stdout();
+	return status;
+}
