@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +20,7 @@
 #define OUT_SIZE (256 * 1024)
 
 static volatile sig_atomic_t stop;
+static struct metrics metrics;
 
 static void on_signal(int sig)
 {
@@ -65,13 +67,33 @@ static void usage(FILE *f)
 struct out {
 	const char *dir;	/* NULL: standard output */
 	int fd;			/* -1: no file open */
-	char tmp[4096];
+	char tmp[4096];		/* the file being written; "" if none */
 	int64_t file_start;	/* event time of the file's first row */
 	long long file_rows;	/* rows in the current file */
 	long long files;	/* files completed */
 	char *buf;
 	size_t len;
 };
+
+/* Reports a failure to write, removes the file being written, records the
+ * failed run in the metrics, and exits 1. */
+static void fail(struct out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+static void fail(struct out *o, const char *fmt, ...)
+{
+	char msg[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	warnmsg("%s", msg);
+	if (o->tmp[0])
+		unlink(o->tmp);
+	metrics.files = o->files;
+	metrics_write(&metrics, 0);
+	exit(EXIT_FAIL);
+}
 
 static void out_flush(struct out *o)
 {
@@ -82,13 +104,10 @@ static void out_flush(struct out *o)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0) {
-			if (!o->dir)
-				diemsg(EXIT_FAIL, "cannot write to standard output: %s", strerror(errno));
-			warnmsg("cannot write '%s': %s", o->tmp, strerror(errno));
-			unlink(o->tmp);
-			exit(EXIT_FAIL);
-		}
+		if (w < 0 && !o->dir)
+			fail(o, "cannot write to standard output: %s", strerror(errno));
+		if (w < 0)
+			fail(o, "cannot write '%s': %s", o->tmp, strerror(errno));
 		off += (size_t)w;
 	}
 	o->len = 0;
@@ -112,7 +131,7 @@ static void file_open(struct out *o, int64_t us)
 	snprintf(o->tmp, sizeof(o->tmp), "%s/.customer_%s_%ld.csv.tmp", o->dir, stamp, (long)getpid());
 	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (o->fd < 0)
-		diemsg(EXIT_FAIL, "cannot create '%s': %s", o->tmp, strerror(errno));
+		fail(o, "cannot create '%s': %s", o->tmp, strerror(errno));
 	o->file_start = us;
 	o->file_rows = 0;
 	o->len = gen_header(o->buf);
@@ -126,11 +145,10 @@ static void file_close(struct out *o)
 	int n;
 
 	out_flush(o);
-	if (fsync(o->fd) || close(o->fd)) {
-		warnmsg("cannot write '%s': %s", o->tmp, strerror(errno));
-		unlink(o->tmp);
-		exit(EXIT_FAIL);
-	}
+	if (fsync(o->fd))
+		fail(o, "cannot write '%s': %s", o->tmp, strerror(errno));
+	if (close(o->fd))
+		fail(o, "cannot write '%s': %s", o->tmp, strerror(errno));
 	o->fd = -1;
 	file_stamp(stamp, sizeof(stamp), o->file_start);
 	for (n = 0;; n++) {
@@ -147,12 +165,11 @@ static void file_close(struct out *o)
 			continue;
 		if (rename(o->tmp, name) == 0)
 			goto done;
-		warnmsg("cannot rename '%s' to '%s': %s", o->tmp, name, strerror(errno));
-		unlink(o->tmp);
-		exit(EXIT_FAIL);
+		fail(o, "cannot rename '%s' to '%s': %s", o->tmp, name, strerror(errno));
 	}
 	unlink(o->tmp);
 done:
+	o->tmp[0] = '\0';
 	o->files++;
 }
 
@@ -295,7 +312,6 @@ int main(int argc, char **argv)
 	struct run run = { .rows = 10000, .file_rows = -1 };
 	struct out out = { .fd = -1 };
 	const char *start = NULL, *metrics_path = NULL;
-	struct metrics m;
 	struct sigaction sa;
 	struct gen g;
 	int have_seed = 0, c;
@@ -403,22 +419,22 @@ int main(int argc, char **argv)
 	}
 	if (!have_seed && getrandom(&opt.seed, sizeof(opt.seed), 0) != sizeof(opt.seed))
 		opt.seed = (uint64_t)opt.start_us ^ ((uint64_t)getpid() << 32);
+	metrics_init(&metrics, metrics_path, "gen-customers");
 	if (out.dir && access(out.dir, W_OK | X_OK))
-		diemsg(EXIT_FAIL, "cannot write to directory '%s': %s", out.dir, strerror(errno));
+		fail(&out, "cannot write to directory '%s': %s", out.dir, strerror(errno));
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	metrics_init(&m, metrics_path, "gen-customers");
 	gen_init(&g, &opt);
 	out.buf = xmalloc(OUT_SIZE);
 	generate(&g, &out, &run);
 	if (!out.dir)
 		close_stdout();
 
-	secs = now_monotonic() - m.started;
+	secs = now_monotonic() - metrics.started;
 	if (!run.quiet) {
 		fprintf(stderr, "%s: %lld rows (%lld new, %lld updates, %lld deletes, "
 			"%lld re-sends, %lld late)", progname, g.stats.rows, g.stats.news,
@@ -428,9 +444,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, ", seed %llu, %.2f s, %.0f rows/s\n", (unsigned long long)opt.seed,
 			secs, secs > 0 ? g.stats.rows / secs : 0.0);
 	}
-	m.rows = g.stats.rows;
-	m.files = out.files;
-	if (metrics_write(&m, 1))
+	metrics.rows = g.stats.rows;
+	metrics.files = out.files;
+	if (metrics_write(&metrics, 1))
 		warnmsg("cannot write metrics '%s': %s", metrics_path, strerror(errno));
 	gen_release(&g);
 	free(out.buf);

@@ -24,6 +24,8 @@ exits 2 "deletes and re-sends above all rows is a usage error" gen-customers --d
 exits 2 "an operand is a usage error" gen-customers extra
 exits 1 "a missing output directory is a failure" gen-customers -o "$tmp/none"
 grep_err "cannot write to directory '.*none'" "it names the directory"
+exits 1 "a failed run still writes its metrics" gen-customers -o "$tmp/none" --metrics fail.prom
+ok "a failed run reports up 0" grep -q '^customertrack_up{program="gen-customers"} 0$' fail.prom
 exits 1 "a full disk fails the run" sh -c 'gen-customers -n 10 >/dev/full'
 grep_err "cannot write to standard output" "it says it cannot write"
 
