@@ -7,8 +7,8 @@
  * change (a move, a new email, a new surname), delete them (op D), re-send
  * an earlier row byte for byte, or arrive late (an event time older than the
  * key's latest).  Everything follows from the seed: the same options give
- * the same bytes.  Memory is about 28 bytes per customer plus a fixed
- * ~200 KiB, whatever the number of rows.
+ * the same bytes.  Memory is about 30 bytes per customer plus a fixed
+ * ~300 KiB, whatever the number of rows.
  *
  *	struct gen g;
  *	char row[GEN_ROW_MAX];
