@@ -52,12 +52,14 @@ awk -v seed=5 'BEGIN {
 is "$(wc -l <events.tsv | tr -d ' ')" 420 "420 events in 14 files"
 
 # load FILE_NO: loads one file as snow-load would (a load_history row and
-# its rows with that load_id), in a transaction.
+# its rows with that load_id), in a transaction; a second load of a
+# file is a forced one.
 load() {
 	{
 		echo "BEGIN;"
-		echo "INSERT INTO load_history (stage, file, etag, size, status)
-		      VALUES ('s3://t/in/', 'in/f$1', 'e$1', 1, 'loaded');"
+		echo "INSERT INTO load_history (stage, file, etag, size, status, forced)
+		      SELECT 's3://t/in/', 'in/f$1', 'e$1', 1, 'loaded',
+		             EXISTS (SELECT 1 FROM load_history WHERE file = 'in/f$1');"
 		echo "INSERT INTO customer_raw (customer_id, first_name, city, update_timestamp, _loaded_at, op, _file, _row, _load_id) VALUES"
 		awk -F '\t' -v f="$1" '$1 == f { printf "%s%s", sep, $2; sep = ",\n" }' events.tsv
 		echo ";"
