@@ -199,6 +199,34 @@ static int file_full(const struct out *o, const struct run *r, int64_t us)
 			      (r->interval && us >= o->file_start + (int64_t)(r->interval * 1e6)));
 }
 
+/*
+ * Waits for row i's deadline, t0 + i / rate: an absolute time, so that the
+ * pace never drifts.  Flushes first, so that a slow stream is seen row by
+ * row, and closes a file whose interval ends before.  Returns -1 if a
+ * signal asked to stop.
+ */
+static int wait_for_row(const struct gen *g, struct out *o, const struct run *r,
+			double t0, long long i)
+{
+	double due = t0 + i / r->rate;
+
+	if (now_monotonic() >= due)
+		return 0;
+	out_flush(o);
+	if (o->fd >= 0 && r->interval) {
+		double close_at = t0 + (o->file_start - g->opt.start_us) / 1e6 + r->interval;
+
+		if (close_at < due) {
+			sleep_until(close_at);
+			if (stop)
+				return -1;
+			file_close(o);
+		}
+	}
+	sleep_until(due);
+	return stop ? -1 : 0;
+}
+
 /* Writes the rows, paced by the rate, into the output; stops early on a signal. */
 static void generate(struct gen *g, struct out *o, const struct run *r)
 {
@@ -211,23 +239,8 @@ static void generate(struct gen *g, struct out *o, const struct run *r)
 	for (i = 0; (!r->rows || i < r->rows) && !stop; i++) {
 		int64_t us = gen_next_time(g);
 
-		if (r->rate && (t = now_monotonic()) < t0 + i / r->rate) {
-			out_flush(o);
-			if (o->fd >= 0 && r->interval) {
-				/* Close the file on time, not when the next row comes. */
-				double close_at = t0 + (o->file_start - g->opt.start_us) / 1e6 + r->interval;
-
-				if (close_at < t0 + i / r->rate) {
-					sleep_until(close_at);
-					if (stop)
-						break;
-					file_close(o);
-				}
-			}
-			sleep_until(t0 + i / r->rate);
-			if (stop)
-				break;
-		}
+		if (r->rate && wait_for_row(g, o, r, t0, i))
+			break;
 		if (o->dir) {
 			if (file_full(o, r, us))
 				file_close(o);

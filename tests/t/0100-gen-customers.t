@@ -100,6 +100,11 @@ span = (t[-1] - t[0]).total_seconds()
 assert 0.55 < span < 0.61, span
 ' rate.csv
 
+mkdir d4
+gen-customers -q -n 1500 --rate 1000 --interval 0.5 -o d4
+is "$(for f in d4/*; do grep -vc '^customer_id,' "$f"; done | tr '\n' ' ')" "500 500 500 " \
+	"--rate with --interval closes a file every interval"
+
 ok "--metrics writes the row and file counts" sh -c 'gen-customers -q -n 300 -o d2 --metrics g.prom &&
 	grep -q "^customertrack_rows_total{program=\"gen-customers\"} 300$" g.prom &&
 	grep -q "^customertrack_files_total{program=\"gen-customers\"} 1$" g.prom'
