@@ -1,14 +1,18 @@
 #!/bin/sh
-# The Snowflake merge's semantics, run here on PostgreSQL: the view
-# customer_replay (sql/snowflake/003_merge.sql, portable SQL) must give the
-# very versions that sql/postgres/002_scd.sql's scd_merge() leaves in
-# customer_history after incremental runs over the same events, arriving
-# out of order, with ties, duplicates, deletes, resurrections, bad ops and
-# NULL beside "".  And the view scd_violations must find nothing in that
-# result, and find a broken row.  Two independent implementations of
-# DESIGN §3 against each other.  Only the type name TIMESTAMP_TZ is
-# translated (to timestamptz); the database sorts text as bytes (C), as
-# Snowflake does.
+# The Snowflake merge's semantics, run here on PostgreSQL against
+# sql/postgres/002_scd.sql's scd_merge(), over the same events arriving
+# out of order in batches, with ties, duplicates, deletes, resurrections,
+# bad ops, NULL beside "" and a file loaded twice:
+#  - the statements of customer_merge()'s transaction
+#    (sql/snowflake/003_merge.sql), run batch by batch on Snowflake-shaped
+#    tables (001_init.sql) with a table standing in for the stream, must
+#    leave the same customer and customer_history as scd_merge();
+#  - the view customer_replay must equal that history;
+#  - the view scd_violations must find nothing there, and find a break.
+# Two independent implementations of DESIGN §3 against each other.  The
+# translation to PostgreSQL is mechanical: Snowflake type names become
+# PostgreSQL's, and QUALIFY becomes a subquery on the same ROW_NUMBER();
+# the database sorts text as bytes (C), as Snowflake does.
 . "${CT_TOP:-.}/tests/lib.sh"
 sf="$top/sql/snowflake/003_merge.sql"
 if ! grep -q 'CREATE FUNCTION scd_merge' "$top"/sql/postgres/*.sql 2>/dev/null; then
@@ -27,9 +31,37 @@ view() {
 	sed -n "/^CREATE OR REPLACE VIEW $1 AS/,/;\$/p" "$sf" | sed 's/TIMESTAMP_TZ/timestamptz/g'
 }
 
+# pg_types: Snowflake's type names as PostgreSQL's.
+pg_types() {
+	sed -e 's/NUMBER(19, 0)/bigint/g' -e 's/TIMESTAMP_[LT]*TZ([0-9])/timestamptz/g' \
+	    -e 's/TIMESTAMP_TZ/timestamptz/g' -e 's/VARCHAR/text/g' \
+	    -e 's/CURRENT_TIMESTAMP()/now()/g' -e 's/^CREATE TRANSIENT TABLE/CREATE TABLE/'
+}
+# merge_sql: customer_merge()'s transaction without the Snowflake Scripting
+# around it (IF and := lines), QUALIFY ... = 1 as a subquery.
+merge_sql() {
+	awk '/^\$\$$/ { inside = !inside; next } inside' "$sf" |
+	sed -n '/BEGIN TRANSACTION;/,/COMMIT;/p' |
+	grep -v -e ':=' -e '^ *IF (' -e '^ *END IF;' -e 'INTO merge_history' -e 'VALUES (CURRENT_TIMESTAMP(), :n_keys' |
+	perl -0pe 's/USING \(\n(\s*)SELECT\n(.*?)\n\s*QUALIFY (ROW_NUMBER\(\) OVER \(.*?\)) = 1\n/USING (SELECT * FROM (\n$1SELECT $3 AS qualify_rn,\n$2\n) AS q WHERE qualify_rn = 1\n/s' |
+	sed -e 's/^ *BEGIN TRANSACTION;/BEGIN; SET LOCAL search_path = sf;/' -e 's/^ *COMMIT;/DELETE FROM customer_raw_stream; COMMIT;/'
+}
+
 ok "the PostgreSQL schema applies" sh -c \
 	'for f in "$1"/sql/postgres/[0-9]*.sql; do psql -X -q -v ON_ERROR_STOP=1 -f "$f" || exit 1; done' \
 	sh "$top"
+
+{
+	echo "CREATE SCHEMA sf; SET search_path = sf;"
+	sed -n '/^CREATE \(TRANSIENT \)*TABLE/,/;$/p' "$top/sql/snowflake/001_init.sql" | pg_types
+	echo "CREATE TABLE customer_raw_stream AS SELECT *, 'INSERT'::text AS metadata\$action FROM customer_raw;"
+	view customer_replay
+} >sf.sql
+ok "the Snowflake tables and customer_replay create on PostgreSQL (schema sf)" \
+	psql -X -q -v ON_ERROR_STOP=1 -f sf.sql
+merge_sql >merge.sql
+ok "customer_merge()'s statements translate (MERGE, QUALIFY as a subquery)" \
+	sh -c 'grep -q "MERGE INTO customer" merge.sql && grep -q "qualify_rn = 1" merge.sql && ! grep -v "^ *--" merge.sql | grep -q QUALIFY'
 
 # Events: 40 keys, 14 files of 30 rows, 6 distinct instants (many ties),
 # two names and three cities (NULL, "", Oslo) so that equal re-sends and
@@ -63,6 +95,14 @@ load() {
 		echo "INSERT INTO customer_raw (customer_id, first_name, city, update_timestamp, _loaded_at, op, _file, _row, _load_id) VALUES"
 		awk -F '\t' -v f="$1" '$1 == f { printf "%s%s", sep, $2; sep = ",\n" }' events.tsv
 		echo ";"
+		# The same rows into Snowflake's table, as the pipe would, and so
+		# into the stream.
+		echo "WITH pipe AS (INSERT INTO sf.customer_raw SELECT customer_id, first_name,
+		          last_name, email, street, city, state, country, update_timestamp, op,
+		          _file, _row, clock_timestamp()
+		      FROM customer_raw WHERE _load_id = currval('load_history_load_id_seq')
+		      RETURNING *)
+		      INSERT INTO sf.customer_raw_stream SELECT pipe.*, 'INSERT' FROM pipe;"
 		echo "COMMIT;"
 	} | psql -X -q -v ON_ERROR_STOP=1 >/dev/null
 }
@@ -72,8 +112,10 @@ load() {
 for batch in "9 2 13" "5 4 11" "1 14 7" "4 3 12" "8 6 10"; do
 	for f in $batch; do load "$f" || fail "load file $f"; done
 	sql "SELECT * FROM scd_merge()" >/dev/null || fail "scd_merge() after files $batch"
+	psql -X -q -v ON_ERROR_STOP=1 -f merge.sql >/dev/null || fail "customer_merge() after files $batch"
 done
 sql "SELECT * FROM scd_merge()" >/dev/null
+ok "customer_merge() run again with an empty stream" psql -X -q -v ON_ERROR_STOP=1 -f merge.sql
 ok "scd_merge() leaves history" test "$(sql 'SELECT count(*) FROM customer_history')" -gt 40
 
 view customer_replay >replay.sql
@@ -86,6 +128,11 @@ cols="customer_id, first_name, last_name, email, street, city, state, country, s
 sql "SELECT $cols FROM customer_history ORDER BY $cols" >expect
 sql "SELECT $cols FROM customer_replay ORDER BY $cols" >actual
 is "$(cat actual)" "$(cat expect)" "customer_replay equals scd_merge()'s customer_history, version for version"
+sql "SELECT $cols FROM sf.customer_history ORDER BY $cols" >actual
+is "$(cat actual)" "$(cat expect)" "customer_merge() leaves the customer_history that scd_merge() does"
+ccols="customer_id, first_name, last_name, email, street, city, state, country, update_timestamp"
+is "$(sql "SELECT $ccols FROM sf.customer ORDER BY 1")" "$(sql "SELECT $ccols FROM customer ORDER BY 1")" \
+	"customer_merge() leaves the customer that scd_merge() does"
 ok "the events give zero-length versions (two upserts at one instant)" \
 	test "$(sql 'SELECT count(*) FROM customer_history WHERE start_time = end_time')" -gt 0
 ok "the events give deletes (a version closed with no successor at its end)" \
