@@ -39,7 +39,7 @@ pipeline() {
 }
 ok "first run: s3-put, snow-load and scd-merge succeed" pipeline
 is "$(ls -A spool)" "" "s3-put empties the spool"
-is "$(s3curl GET "/$bucket?list-type=2&prefix=in/" | grep -o '<Key>[^<]*</Key>' | wc -l)" \
+is "$(s3curl GET "/$bucket?list-type=2&prefix=in%2F" | grep -o '<Key>[^<]*</Key>' | wc -l)" \
 	4 "every spooled file is in the bucket"
 
 put_spool customer_20261122040000.csv <<'CSV'
