@@ -356,6 +356,9 @@ struct attempt {
 	struct buf body;	/* the answer (an error's XML, or resp) */
 	struct buf etag;
 	int kms;		/* the ETag is not an MD5 */
+	double last_progress;	/* when bytes last moved (now_monotonic) */
+	curl_off_t last_total;
+	int stalled;		/* abandoned for lack of progress */
 };
 
 static size_t on_read(char *out, size_t size, size_t n, void *data)
@@ -419,6 +422,27 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 		a->kms = 1;
 	}
 	return len;
+}
+
+/* Abandons a transfer when no byte has moved for the configured timeout
+ * (libcurl's low-speed check averages over seconds and reacts late). */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct attempt *a = arg;
+	long timeout = a->s3->cfg->timeout > 0 ? a->s3->cfg->timeout : DEFAULT_TIMEOUT;
+	double now = now_monotonic();
+
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow + ulnow != a->last_total || a->last_progress == 0) {
+		a->last_total = dlnow + ulnow;
+		a->last_progress = now;
+	} else if (now - a->last_progress > timeout) {
+		a->stalled = 1;
+		return 1;
+	}
+	return 0;
 }
 
 /* Appends the URL's host[:port] (as libcurl sends it in Host). */
@@ -557,8 +581,9 @@ static int attempt_once(struct s3 *s3, const struct request *req, struct attempt
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "customertrack/" CT_VERSION);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, cfg->timeout > 0 ? cfg->timeout : (long)DEFAULT_TIMEOUT);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, a);
 	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cfg->ca_bundle)
@@ -589,6 +614,10 @@ static int attempt_once(struct s3 *s3, const struct request *req, struct attempt
 	if (a->stopped) {
 		buf_setf(&s3->err, "%s s3://%s/%s: stopped by the receiver",
 			 req->method, req->bucket, req->key ? req->key : "");
+	} else if (a->stalled) {
+		s3->temporary = 1;
+		buf_setf(&s3->err, "RequestTimeout: no progress for %ld s",
+			 cfg->timeout > 0 ? cfg->timeout : (long)DEFAULT_TIMEOUT);
 	} else if (rc != CURLE_OK) {
 		s3->temporary = curl_is_temporary(rc);
 		buf_setf(&s3->err, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
@@ -657,7 +686,7 @@ static int perform(struct s3 *s3, const struct request *req)
 		s3_content_md5(&cmd5, req->body, req->len);
 	}
 	for (n = 0; n < max; n++) {
-		struct attempt a = { s3, req, 0, 0, 0, BUF_INIT, BUF_INIT, 0 };
+		struct attempt a = { s3, req, 0, 0, 0, BUF_INIT, BUF_INIT, 0, 0, 0, 0 };
 
 		if (n > 0)
 			backoff(n);
