@@ -254,7 +254,9 @@ static int parse_customer_id(const char *s, size_t len, long long *out)
 	return 0;
 }
 
-int csv_check_row(struct csv_row *row, int ncolumns, struct buf *reason)
+/* csv_check_row(), told whether the row's raw text is known to be good UTF-8. */
+static int check_row(struct csv_row *row, int ncolumns, struct buf *reason,
+		     int utf8_known)
 {
 	const struct csv_field *f;
 	size_t off;
@@ -265,7 +267,7 @@ int csv_check_row(struct csv_row *row, int ncolumns, struct buf *reason)
 	if (row->nfields != ncolumns)
 		return bad_row(row, reason, "expected %d fields, found %d",
 			       ncolumns, row->nfields);
-	for (i = 0; i < ncolumns; i++) {
+	for (i = 0; i < ncolumns && !utf8_known; i++) {
 		f = &row->field[i];
 		if (f->len > CSV_FIELD_MAX)
 			return bad_row(row, reason, "field '%s' is %zu bytes long, "
@@ -306,6 +308,11 @@ int csv_check_row(struct csv_row *row, int ncolumns, struct buf *reason)
 		return bad_row(row, reason, " is not I, U, D or empty");
 	}
 	return 0;
+}
+
+int csv_check_row(struct csv_row *row, int ncolumns, struct buf *reason)
+{
+	return check_row(row, ncolumns, reason, 0);
 }
 
 static void parser_reset(struct csv_reader *r)
@@ -420,7 +427,12 @@ static void deliver(struct csv_reader *r, const char *error)
 			 csv_column_names[r->too_long - 1], CSV_FIELD_MAX);
 		row.error = r->reason.buf;
 	} else {
-		csv_check_row(&row, r->ncolumns, &r->reason);
+		size_t off;
+
+		/* Fields are the raw bytes less ASCII quotes and commas, so
+		 * a raw row of good UTF-8 has only good fields: one check. */
+		check_row(&row, r->ncolumns, &r->reason,
+			  csv_check_utf8(raw, raw_len, &off) == 0);
 	}
 	r->rows++;
 	if (row.error)
