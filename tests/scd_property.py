@@ -193,6 +193,7 @@ def run_round(rng, seed, rnd, nkeys, next_load):
          " load_history;")
     args = ["--history-columns", ",".join(COLUMNS[i] for i in history)]
     delivered = []
+    seen = set()
     for b in batches:
         # load_ids handed out in a shuffled order, as concurrent loads
         # commit out of id order; a failed load with no rows among them
@@ -200,12 +201,14 @@ def run_round(rng, seed, rnd, nkeys, next_load):
         rng.shuffle(ids)
         next_load += len(b) + 1
         sql = ["BEGIN;", "INSERT INTO load_history (load_id, stage, file,"
-               " etag, size, status) VALUES (%d, 'p', 'x.csv', 'e', 0,"
-               " 'failed');" % ids.pop()]
+               " etag, size, status) VALUES (%d, 'p', 'x%d.csv', 'e', 0,"
+               " 'failed');" % (ids[-1], ids.pop())]
         for f, lid in zip(b, ids):
+            # a file delivered again is a forced reload
             sql.append("INSERT INTO load_history (load_id, stage, file, etag,"
-                       " size, status) VALUES (%d, 'p', '%s', 'e', 0,"
-                       " 'loaded');" % (lid, f))
+                       " size, status, forced) VALUES (%d, 'p', '%s', 'e', 0,"
+                       " 'loaded', %s);" % (lid, f, str(f in seen).lower()))
+            seen.add(f)
             sql.append("COPY customer_raw (customer_id, %s, update_timestamp,"
                        " op, _file, _row, _load_id) FROM STDIN (FORMAT csv);"
                        % ", ".join(COLUMNS))

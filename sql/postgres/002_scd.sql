@@ -24,7 +24,7 @@ CREATE TABLE customer (
     state            text,
     country          text,
     update_timestamp timestamptz NOT NULL
-);
+) WITH (fillfactor = 90);
 
 -- SCD Type 2: every version, [start_time, end_time).
 CREATE TABLE customer_history (
@@ -39,9 +39,10 @@ CREATE TABLE customer_history (
     start_time       timestamptz NOT NULL,
     end_time         timestamptz NOT NULL DEFAULT '9999-12-31 00:00:00+00',
     is_current       boolean     NOT NULL DEFAULT true
-);
--- One index serves the merge: the current version is end_time = 9999-12-31.
-CREATE INDEX customer_history_key ON customer_history (customer_id, end_time);
+) WITH (fillfactor = 90);
+-- One index serves the merge, on a column it never updates: closing a
+-- version can then be a HOT update, in the room fillfactor leaves.
+CREATE INDEX customer_history_key ON customer_history (customer_id);
 
 -- The stream offset: a load is merged when merged_at is set, in the same
 -- transaction as its rows' merge.  Loads commit out of load_id order, so
@@ -74,27 +75,29 @@ CREATE FUNCTION scd_merge(OUT loads bigint, OUT events bigint, OUT keys bigint,
                           OUT late_keys bigint, OUT versions bigint,
                           OUT deleted bigint)
 LANGUAGE plpgsql
--- The batch is small beside the tables: probe them by index, never scan.
-SET enable_hashjoin = off
-SET enable_mergejoin = off
+-- Room to sort and hash a batch in memory; no JIT compilation, which
+-- costs more than it saves on a batch.
+SET work_mem = '256MB'
+SET jit = off
 AS $$
 DECLARE
+    ids bigint[];
     hc text[];
     h_first boolean; h_last boolean; h_email boolean; h_street boolean;
     h_city boolean; h_state boolean; h_country boolean;
+    hashjoin text := current_setting('enable_hashjoin');
+    mergejoin text := current_setting('enable_mergejoin');
 BEGIN
-    PERFORM pg_advisory_xact_lock(7166741551542052717);  -- 'csmerge' + 'm'
+    PERFORM pg_advisory_xact_lock(7166741551542052717);
     loads := 0; events := 0; keys := 0; late_keys := 0; versions := 0;
     deleted := 0;
 
-    CREATE TEMP TABLE scd_load ON COMMIT DROP AS
-        SELECT load_id FROM load_history
-        WHERE merged_at IS NULL AND status IN ('loaded', 'partially_loaded');
-    GET DIAGNOSTICS loads = ROW_COUNT;
-    IF loads = 0 THEN
-        DROP TABLE scd_load;
+    SELECT array_agg(load_id) INTO ids FROM load_history
+    WHERE merged_at IS NULL AND status IN ('loaded', 'partially_loaded');
+    IF ids IS NULL THEN
         RETURN;
     END IF;
+    loads := cardinality(ids);
 
     SELECT history_columns INTO hc FROM scd_settings;
     h_first := 'first_name' = ANY (hc); h_last := 'last_name' = ANY (hc);
@@ -105,39 +108,92 @@ BEGIN
     -- The batch's events; a delete's other fields are ignored.
     CREATE TEMP TABLE scd_batch ON COMMIT DROP AS
         SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
-               r._row AS rn, r._load_id AS lid, r.op IS NOT DISTINCT FROM 'D' AS del,
-               r.first_name, r.last_name, r.email, r.street, r.city, r.state,
-               r.country
-        FROM scd_load l CROSS JOIN LATERAL (
-            SELECT * FROM customer_raw r WHERE r._load_id = l.load_id
+               r._row AS rn, r._load_id AS lid, r.del,
+               CASE WHEN NOT r.del THEN r.first_name END AS first_name,
+               CASE WHEN NOT r.del THEN r.last_name END AS last_name,
+               CASE WHEN NOT r.del THEN r.email END AS email,
+               CASE WHEN NOT r.del THEN r.street END AS street,
+               CASE WHEN NOT r.del THEN r.city END AS city,
+               CASE WHEN NOT r.del THEN r.state END AS state,
+               CASE WHEN NOT r.del THEN r.country END AS country
+        FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+            SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
+            FROM customer_raw r WHERE r._load_id = l.load_id
               AND r.customer_id IS NOT NULL AND r.update_timestamp IS NOT NULL
               AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
             OFFSET 0) r;
     GET DIAGNOSTICS events = ROW_COUNT;
-    UPDATE scd_batch SET first_name = NULL, last_name = NULL, email = NULL,
-        street = NULL, city = NULL, state = NULL, country = NULL WHERE del;
-    ANALYZE scd_batch;
+    ANALYZE scd_batch (customer_id);
 
-    -- A key is late when a merged event of it comes after its first new one.
+    -- A key is late when an event of another load comes at or after its
+    -- first new one.  That may also flag a key that is not late (an event
+    -- at the same instant, or of a load that is not merged yet): such a
+    -- key is rebuilt whole, which gives the same result.
     CREATE TEMP TABLE scd_key ON COMMIT DROP AS
-        SELECT k.customer_id, x.late IS NOT NULL AS late
-        FROM (SELECT DISTINCT ON (customer_id) customer_id, ts, f, rn, lid
-              FROM scd_batch
-              ORDER BY customer_id, ts, f COLLATE "C", rn, lid) k
+        SELECT k.*, x.late IS NOT NULL AS late, c.customer_id IS NOT NULL AS live,
+               c.first_name AS c_first_name, c.last_name AS c_last_name,
+               c.email AS c_email, c.street AS c_street, c.city AS c_city,
+               c.state AS c_state, c.country AS c_country
+        FROM (SELECT customer_id, count(*) AS n, min(ts) AS ts, bool_or(del) AS del,
+                     -- a key's only event, when it has one
+                     min(first_name) AS first_name, min(last_name) AS last_name,
+                     min(email) AS email, min(street) AS street,
+                     min(city) AS city, min(state) AS state,
+                     min(country) AS country
+              FROM scd_batch GROUP BY customer_id) k
         LEFT JOIN LATERAL (
             SELECT true AS late FROM customer_raw r
-            JOIN load_history h ON h.load_id = r._load_id
             WHERE r.customer_id = k.customer_id AND r.update_timestamp >= k.ts
-              AND h.merged_at IS NOT NULL
-              AND (r.update_timestamp, r._file COLLATE "C", r._row, r._load_id)
-                  > (k.ts, k.f COLLATE "C", k.rn, k.lid)
-            LIMIT 1) x ON true;
+              AND r._load_id <> ALL (ids)
+            LIMIT 1) x ON true
+        LEFT JOIN LATERAL (
+            SELECT * FROM customer c
+            WHERE c.customer_id = k.customer_id AND k.n = 1
+            OFFSET 0) c ON true;
     GET DIAGNOSTICS keys = ROW_COUNT;
     SELECT count(*) INTO late_keys FROM scd_key WHERE late;
-    ANALYZE scd_key;
+    ANALYZE scd_key (customer_id, n, late);
 
-    -- Each key's sequence: an in-order key starts from its current state
-    -- (the "init" row, group 0), a late key from nothing with all events.
+    -- scd_version: one row per group of a key's events that opens a
+    -- version (or, gone, ends one with a delete); group 0 (init) is the
+    -- current version an in-order key continues from.  end_time NULL:
+    -- still open.  last: the key's final state.
+    --
+    -- Most keys have one in-order event: compare it with customer.
+    CREATE TEMP TABLE scd_version ON COMMIT DROP AS
+        WITH s AS (
+            SELECT k.*,
+                   k.del OR (h_first AND k.first_name IS DISTINCT FROM k.c_first_name)
+                   OR (h_last AND k.last_name IS DISTINCT FROM k.c_last_name)
+                   OR (h_email AND k.email IS DISTINCT FROM k.c_email)
+                   OR (h_street AND k.street IS DISTINCT FROM k.c_street)
+                   OR (h_city AND k.city IS DISTINCT FROM k.c_city)
+                   OR (h_state AND k.state IS DISTINCT FROM k.c_state)
+                   OR (h_country AND k.country IS DISTINCT FROM k.c_country)
+                   AS closes
+            FROM scd_key k
+            WHERE k.n = 1 AND NOT k.late
+        )
+        SELECT s.customer_id, 0::bigint AS grp, true AS init, false AS gone,
+               '-infinity'::timestamptz AS start_time,
+               CASE WHEN s.closes THEN s.ts END AS end_time,
+               NOT s.closes AS last,
+               CASE WHEN s.closes THEN s.c_first_name ELSE s.first_name END AS first_name,
+               CASE WHEN s.closes THEN s.c_last_name ELSE s.last_name END AS last_name,
+               CASE WHEN s.closes THEN s.c_email ELSE s.email END AS email,
+               CASE WHEN s.closes THEN s.c_street ELSE s.street END AS street,
+               CASE WHEN s.closes THEN s.c_city ELSE s.city END AS city,
+               CASE WHEN s.closes THEN s.c_state ELSE s.state END AS state,
+               CASE WHEN s.closes THEN s.c_country ELSE s.country END AS country
+        FROM s WHERE s.live
+        UNION ALL
+        SELECT s.customer_id, 1, false, s.del, s.ts, NULL, true,
+               s.first_name, s.last_name, s.email, s.street, s.city, s.state,
+               s.country
+        FROM s WHERE s.closes OR NOT s.live;
+
+    -- Other keys: a sequence from the current state (the init row) with
+    -- the new events, or for a late key all its events from nothing.
     CREATE TEMP TABLE scd_seq ON COMMIT DROP AS
         SELECT c.customer_id, '-infinity'::timestamptz AS ts, ''::text AS f,
                0::bigint AS rn, 0::bigint AS lid, false AS del, true AS init,
@@ -146,31 +202,39 @@ BEGIN
         FROM scd_key k CROSS JOIN LATERAL (
             SELECT * FROM customer c WHERE c.customer_id = k.customer_id
             OFFSET 0) c
-        WHERE NOT k.late
+        WHERE k.n > 1 AND NOT k.late
         UNION ALL
         SELECT b.customer_id, b.ts, b.f, b.rn, b.lid, b.del, false,
                b.first_name, b.last_name, b.email, b.street, b.city, b.state,
                b.country
-        FROM scd_batch b
-        WHERE b.customer_id IN (SELECT customer_id FROM scd_key WHERE NOT late)
+        FROM scd_batch b JOIN scd_key k ON k.customer_id = b.customer_id
+        WHERE k.n > 1 AND NOT k.late
         UNION ALL
         SELECT r.customer_id, r.update_timestamp, r._file, r._row, r._load_id,
-               r.op IS NOT DISTINCT FROM 'D', false,
-               r.first_name, r.last_name, r.email, r.street, r.city, r.state,
-               r.country
+               r.del, false,
+               CASE WHEN NOT r.del THEN r.first_name END,
+               CASE WHEN NOT r.del THEN r.last_name END,
+               CASE WHEN NOT r.del THEN r.email END,
+               CASE WHEN NOT r.del THEN r.street END,
+               CASE WHEN NOT r.del THEN r.city END,
+               CASE WHEN NOT r.del THEN r.state END,
+               CASE WHEN NOT r.del THEN r.country END
         FROM scd_key k CROSS JOIN LATERAL (
-            SELECT r.* FROM customer_raw r
+            SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
+            FROM customer_raw r
             WHERE r.customer_id = k.customer_id
               AND r.update_timestamp IS NOT NULL
               AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
-              AND (r._load_id IN (SELECT load_id FROM scd_load)
+              AND (r._load_id = ANY (ids)
                    OR EXISTS (SELECT 1 FROM load_history h
                               WHERE h.load_id = r._load_id
                                 AND h.merged_at IS NOT NULL))
             OFFSET 0) r
         WHERE k.late;
 
-    -- Which events open a group (a version, or a gone state after a delete).
+    -- Which events open a group: an upsert after a delete or nothing, or
+    -- one whose history columns differ from the event before it (the state
+    -- after an upsert is the upsert); a delete of a live key.
     CREATE TEMP TABLE scd_step ON COMMIT DROP AS
         SELECT s.*, sum(s.boundary::int) OVER (PARTITION BY s.customer_id
                 ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid
@@ -193,27 +257,37 @@ BEGIN
                          ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid)
         ) s;
 
-    -- One row per group: how it starts, its last values, when it ends.
-    -- A group is live unless it starts with a delete (group 0 of a key
-    -- without an init row holds only deletes of a gone key).
-    CREATE TEMP TABLE scd_version ON COMMIT DROP AS
-        SELECT g.*, lead(g.start_time) OVER (PARTITION BY g.customer_id
-                ORDER BY g.grp) AS end_time,
-               g.grp = max(g.grp) OVER (PARTITION BY g.customer_id) AS last
-        FROM (
-            SELECT DISTINCT ON (s.customer_id, s.grp) s.customer_id, s.grp,
-                   first_value(s.ts) OVER g AS start_time,
-                   first_value(s.del) OVER g AS gone,
-                   first_value(s.init) OVER g AS init,
-                   s.first_name, s.last_name, s.email, s.street, s.city,
-                   s.state, s.country
-            FROM scd_step s
-            WINDOW g AS (PARTITION BY s.customer_id, s.grp
-                         ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid)
-            ORDER BY s.customer_id, s.grp, s.ts DESC, s.f COLLATE "C" DESC,
-                     s.rn DESC, s.lid DESC
-        ) g;
-    ANALYZE scd_version;
+    -- One row per group: how it starts, its last values (later upserts
+    -- that change no history column update the version in place), and
+    -- when the next group starts.  Group 0 of a key without an init row
+    -- holds only deletes of a gone key.
+    INSERT INTO scd_version (customer_id, grp, init, gone, start_time,
+        end_time, last, first_name, last_name, email, street, city, state,
+        country)
+    SELECT g.customer_id, g.grp, g.init, g.gone, g.start_time,
+           lead(g.start_time) OVER (PARTITION BY g.customer_id ORDER BY g.grp),
+           g.grp = max(g.grp) OVER (PARTITION BY g.customer_id),
+           g.first_name, g.last_name, g.email, g.street, g.city, g.state,
+           g.country
+    FROM (
+        SELECT DISTINCT ON (s.customer_id, s.grp) s.customer_id, s.grp,
+               first_value(s.ts) OVER g AS start_time,
+               first_value(s.del) OVER g AS gone,
+               first_value(s.init) OVER g AS init,
+               s.first_name, s.last_name, s.email, s.street, s.city,
+               s.state, s.country
+        FROM scd_step s
+        WINDOW g AS (PARTITION BY s.customer_id, s.grp
+                     ORDER BY s.ts, s.f COLLATE "C", s.rn, s.lid)
+        ORDER BY s.customer_id, s.grp, s.ts DESC, s.f COLLATE "C" DESC,
+                 s.rn DESC, s.lid DESC
+    ) g;
+    ANALYZE scd_version (customer_id, init);
+
+    -- The batch is small beside the tables: probe them by index, never
+    -- scan them, so that the cost follows the batch.
+    PERFORM set_config('enable_hashjoin', 'off', true),
+            set_config('enable_mergejoin', 'off', true);
 
     -- Late keys: their history is rebuilt whole.
     DELETE FROM customer_history h USING scd_key k
@@ -226,8 +300,7 @@ BEGIN
         end_time = coalesce(v.end_time, '9999-12-31 00:00:00+00'),
         is_current = v.end_time IS NULL
     FROM scd_version v
-    WHERE v.init AND h.customer_id = v.customer_id
-      AND h.end_time = '9999-12-31 00:00:00+00'
+    WHERE v.init AND h.customer_id = v.customer_id AND h.is_current
       AND (v.end_time IS NOT NULL
            OR (h.first_name, h.last_name, h.email, h.street, h.city, h.state,
                h.country)
@@ -270,9 +343,11 @@ BEGIN
            AND c.update_timestamp <> excluded.update_timestamp);
 
     UPDATE load_history h SET merged_at = now()
-    FROM scd_load l WHERE h.load_id = l.load_id;
+    WHERE h.load_id = ANY (ids);
+    PERFORM set_config('enable_hashjoin', hashjoin, true),
+            set_config('enable_mergejoin', mergejoin, true);
 
-    DROP TABLE scd_load, scd_batch, scd_key, scd_seq, scd_step, scd_version;
+    DROP TABLE scd_batch, scd_key, scd_seq, scd_step, scd_version;
 END
 $$;
 

@@ -14,8 +14,8 @@ load() {
 	awk -v f="$1" 'NR > 1 { print $0 ",\"" f "\"," NR }' "$1" >"$1.rows"
 	psql -X -q -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
-INSERT INTO load_history (stage, file, etag, size, status)
-VALUES ('test', '$1', 'etag', 0, 'loaded');
+INSERT INTO load_history (stage, file, etag, size, status, forced)
+VALUES ('test', '$1', 'etag', 0, 'loaded', ${FORCED:-false});
 CREATE TEMP TABLE r ON COMMIT DROP AS SELECT * FROM customer_raw WITH NO DATA;
 \copy r (customer_id, first_name, last_name, email, street, city, state, country, update_timestamp, op, _file, _row) FROM '$1.rows' (FORMAT csv)
 INSERT INTO customer_raw (customer_id, first_name, last_name, email, street, city, state, country, update_timestamp, op, _file, _row, _load_id)
@@ -119,7 +119,7 @@ exits 0 "a second run succeeds" scd-merge
 tables >again
 is "$(cat again)" "$(cat expect)" "and changes nothing"
 cp customer_20261122000001.csv again.csv
-load customer_20261122000001.csv <again.csv
+FORCED=true load customer_20261122000001.csv <again.csv
 exits 0 "a forced reload of the first file merges" scd-merge
 grep_err "merged 12 events" "all its rows again"
 tables >again
