@@ -288,7 +288,7 @@ static long long part_size_for(long long size)
 }
 
 /* Starts the upload of a file: one PUT when small, else queues its parts. */
-static void run_file(struct s3 *s3, struct upload *up, struct buf *mem)
+static void run_file(struct s3 *s3, struct upload *up)
 {
 	struct stat st;
 	int fd = open(up->path, O_RDONLY | O_CLOEXEC), i;
@@ -301,9 +301,7 @@ static void run_file(struct s3 *s3, struct upload *up, struct buf *mem)
 	if (up->size <= g.part_size || !S_ISREG(st.st_mode)) {
 		if (!S_ISREG(st.st_mode)) {
 			fail_upload(up, "cannot upload", "not a regular file", 0);
-		} else if (read_at(fd, mem, 0, (size_t)up->size) < 0) {
-			fail_upload(up, "cannot read", strerror(errno), 0);
-		} else if (s3_put_object(s3, g.bucket, up->key, mem->buf, mem->len, NULL) < 0) {
+		} else if (s3_put_file(s3, g.bucket, up->key, fd, 0, (size_t)up->size, NULL) < 0) {
 			fail_upload(up, "PutObject", s3->err.buf, s3->temporary);
 		}
 		goto done;
@@ -363,7 +361,7 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&g.lock);
 			finish_upload(t->up);
 		} else if (t->part == 0) {
-			run_file(&s3, t->up, &mem);
+			run_file(&s3, t->up);
 		} else {
 			run_part(&s3, t, &mem);
 		}

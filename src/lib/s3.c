@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -344,6 +345,9 @@ struct request {
 	void *arg;
 	struct buf *resp;	/* ...or here */
 	struct buf *etag;	/* the ETag header, without quotes */
+	int use_fd;		/* the body is len bytes of fd at offset */
+	int fd;
+	long long offset;
 };
 
 /* The state of one attempt, shared with libcurl's callbacks. */
@@ -368,7 +372,15 @@ static size_t on_read(char *out, size_t size, size_t n, void *data)
 
 	if (want > left)
 		want = left;
-	memcpy(out, (const char *)a->req->body + a->sent, want);
+	if (a->req->use_fd) {
+		ssize_t n = pread(a->req->fd, out, want, a->req->offset + a->sent);
+
+		if (n < 0 || (n == 0 && want > 0))
+			return CURL_READFUNC_ABORT;
+		want = (size_t)n;
+	} else {
+		memcpy(out, (const char *)a->req->body + a->sent, want);
+	}
 	a->sent += want;
 	return want;
 }
@@ -571,7 +583,7 @@ static int attempt_once(struct s3 *s3, const struct request *req, struct attempt
 	buf_setf(&line, "Authorization: %s", auth.buf);
 	headers = curl_slist_append(headers, line.buf);
 	headers = curl_slist_append(headers, "Expect:");
-	if (req->body)
+	if (req->body || req->use_fd)
 		headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
 
 	curl_easy_reset(curl);
@@ -592,7 +604,7 @@ static int attempt_once(struct s3 *s3, const struct request *req, struct attempt
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
-	if (req->body) {
+	if (req->body || req->use_fd) {
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(curl, CURLOPT_READDATA, a);
@@ -668,6 +680,53 @@ static void backoff(int attempt)
 }
 
 /*
+ * Sets hash, md5hex and cmd5 to the SHA-256, MD5 and Content-MD5 of a body
+ * read from a file, in one pass.  Returns 0 or -1 (a read error).
+ */
+static int digest_fd(struct s3 *s3, const struct request *req, struct buf *hash,
+		     struct buf *md5hex, struct buf *cmd5)
+{
+	enum { CHUNK = 1 << 20 };
+	EVP_MD_CTX *sha = EVP_MD_CTX_new(), *m5 = EVP_MD_CTX_new();
+	unsigned char *chunk = xmalloc(CHUNK), d[32], b64[32];
+	unsigned int n;
+	size_t done = 0;
+	int ret = 0;
+
+	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(m5, EVP_md5(), NULL);
+	while (done < req->len) {
+		size_t want = req->len - done < CHUNK ? req->len - done : CHUNK;
+		ssize_t got = pread(req->fd, chunk, want, req->offset + done);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			buf_setf(&s3->err, "cannot read: %s", got < 0 ? strerror(errno) :
+				 "the file shrank");
+			s3->temporary = 0;
+			ret = -1;
+			break;
+		}
+		EVP_DigestUpdate(sha, chunk, got);
+		EVP_DigestUpdate(m5, chunk, got);
+		done += got;
+	}
+	if (ret == 0) {
+		EVP_DigestFinal_ex(sha, d, &n);
+		buf_addhex(hash, d, 32);
+		EVP_DigestFinal_ex(m5, d, &n);
+		buf_addhex(md5hex, d, 16);
+		EVP_EncodeBlock(b64, d, 16);
+		buf_adds(cmd5, (char *)b64);
+	}
+	EVP_MD_CTX_free(sha);
+	EVP_MD_CTX_free(m5);
+	free(chunk);
+	return ret;
+}
+
+/*
  * Sends req, retrying temporary failures with backoff up to max_attempts
  * times, and checks the ETag of a PUT against the MD5 of what was sent.
  */
@@ -677,13 +736,18 @@ static int perform(struct s3 *s3, const struct request *req)
 	int max = s3->cfg->max_attempts > 0 ? s3->cfg->max_attempts : DEFAULT_ATTEMPTS;
 	int n, ret = -1;
 
-	sigv4_sha256_hex(&hash, req->body ? req->body : "", req->body ? req->len : 0);
-	if (req->md5) {
-		unsigned char d[16];
+	if (req->use_fd) {
+		if (digest_fd(s3, req, &hash, &md5hex, &cmd5) < 0)
+			return -1;
+	} else {
+		sigv4_sha256_hex(&hash, req->body ? req->body : "", req->body ? req->len : 0);
+		if (req->md5) {
+			unsigned char d[16];
 
-		md5(d, req->body, req->len);
-		buf_addhex(&md5hex, d, 16);
-		s3_content_md5(&cmd5, req->body, req->len);
+			md5(d, req->body, req->len);
+			buf_addhex(&md5hex, d, 16);
+			s3_content_md5(&cmd5, req->body, req->len);
+		}
 	}
 	for (n = 0; n < max; n++) {
 		struct attempt a = { s3, req, 0, 0, 0, BUF_INIT, BUF_INIT, 0, 0, 0, 0 };
@@ -734,8 +798,8 @@ int s3_list_objects(struct s3 *s3, const char *bucket, const char *prefix,
 	int ret = 0, truncated;
 
 	do {
-		struct request req = { "GET", bucket, NULL, NULL, NULL, 0, 0,
-				       NULL, NULL, &resp, NULL };
+		struct request req = { .method = "GET", .bucket = bucket,
+			       .resp = &resp };
 
 		buf_setf(&query, "list-type=2");
 		if (token.len) {
@@ -775,8 +839,8 @@ int s3_list_objects(struct s3 *s3, const char *bucket, const char *prefix,
 int s3_get_object(struct s3 *s3, const char *bucket, const char *key,
 		  s3_write_fn fn, void *arg, struct buf *etag_out)
 {
-	struct request req = { "GET", bucket, key, NULL, NULL, 0, 0, fn, arg,
-			       NULL, etag_out };
+	struct request req = { .method = "GET", .bucket = bucket, .key = key, .fn = fn,
+			       .arg = arg, .etag = etag_out };
 
 	return perform(s3, &req);
 }
@@ -784,16 +848,26 @@ int s3_get_object(struct s3 *s3, const char *bucket, const char *key,
 int s3_put_object(struct s3 *s3, const char *bucket, const char *key,
 		  const void *data, size_t len, struct buf *etag_out)
 {
-	struct request req = { "PUT", bucket, key, NULL, data ? data : "", len, 1,
-			       NULL, NULL, NULL, etag_out };
+	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
+			       .body = data ? data : "", .len = len, .md5 = 1,
+			       .etag = etag_out };
+
+	return perform(s3, &req);
+}
+
+int s3_put_file(struct s3 *s3, const char *bucket, const char *key, int fd,
+		long long offset, size_t len, struct buf *etag_out)
+{
+	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
+			       .len = len, .md5 = 1, .etag = etag_out, .use_fd = 1,
+			       .fd = fd, .offset = offset };
 
 	return perform(s3, &req);
 }
 
 int s3_delete_object(struct s3 *s3, const char *bucket, const char *key)
 {
-	struct request req = { "DELETE", bucket, key, NULL, NULL, 0, 0, NULL,
-			       NULL, NULL, NULL };
+	struct request req = { .method = "DELETE", .bucket = bucket, .key = key };
 
 	return perform(s3, &req);
 }
@@ -802,8 +876,8 @@ int s3_multipart_create(struct s3 *s3, const char *bucket, const char *key,
 			struct buf *upload_id)
 {
 	struct buf resp = BUF_INIT, err = BUF_INIT;
-	struct request req = { "POST", bucket, key, "uploads=", "", 0, 0, NULL,
-			       NULL, &resp, NULL };
+	struct request req = { .method = "POST", .bucket = bucket, .key = key,
+			       .query = "uploads=", .body = "", .resp = &resp };
 	int ret = perform(s3, &req);
 
 	if (ret == 0 && s3xml_find(resp.buf, resp.len,
@@ -834,8 +908,9 @@ int s3_multipart_put(struct s3 *s3, const char *bucket, const char *key,
 		     size_t len, struct buf *etag_out)
 {
 	struct buf query = BUF_INIT;
-	struct request req = { "PUT", bucket, key, NULL, data ? data : "", len, 1,
-			       NULL, NULL, NULL, etag_out };
+	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
+			       .body = data ? data : "", .len = len, .md5 = 1,
+			       .etag = etag_out };
 	int ret;
 
 	upload_query(&query, part, upload_id);
@@ -850,8 +925,8 @@ int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
 			  int nparts, struct buf *etag_out)
 {
 	struct buf query = BUF_INIT, body = BUF_INIT, resp = BUF_INIT, err = BUF_INIT;
-	struct request req = { "POST", bucket, key, NULL, NULL, 0, 0, NULL, NULL,
-			       &resp, NULL };
+	struct request req = { .method = "POST", .bucket = bucket, .key = key,
+			       .resp = &resp };
 	int i, ret;
 
 	upload_query(&query, 0, upload_id);
@@ -889,8 +964,7 @@ int s3_multipart_abort(struct s3 *s3, const char *bucket, const char *key,
 		       const char *upload_id)
 {
 	struct buf query = BUF_INIT;
-	struct request req = { "DELETE", bucket, key, NULL, NULL, 0, 0, NULL,
-			       NULL, NULL, NULL };
+	struct request req = { .method = "DELETE", .bucket = bucket, .key = key };
 	int ret;
 
 	upload_query(&query, 0, upload_id);

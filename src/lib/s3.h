@@ -84,6 +84,11 @@ int s3_get_object(struct s3 *s3, const char *bucket, const char *key,
 int s3_put_object(struct s3 *s3, const char *bucket, const char *key,
 		  const void *data, size_t len, struct buf *etag_out);
 
+/* Uploads len bytes of fd from offset as one PUT, read twice (to hash,
+ * then to send) and never held in memory whole. */
+int s3_put_file(struct s3 *s3, const char *bucket, const char *key, int fd,
+		long long offset, size_t len, struct buf *etag_out);
+
 int s3_delete_object(struct s3 *s3, const char *bucket, const char *key);
 
 /*
