@@ -13,7 +13,15 @@ const char *const csv_column_names[CSV_NCOLUMNS] = {
 	"state", "country", "update_timestamp", "op"
 };
 
+/*
+ * Rows are parsed strictly; a row strict parsing refuses is parsed again
+ * leniently, where a quote inside an unquoted field is a character (as
+ * csv-spectrum has it: 37°36'37.8"N), and is bad only if that leaves a
+ * quote open at its line's end ("a"b, text after a closing quote).
+ */
 #define PARSER_OPTIONS (CSV_STRICT | CSV_STRICT_FINI | CSV_EMPTY_IS_NULL)
+#define LENIENT_OPTIONS CSV_EMPTY_IS_NULL
+#define FIELD_BEGUN 2		/* libcsv's state inside a field */
 #define ROW_MAX_TEXT "4194304"	/* CSV_ROW_MAX */
 #define QUOTE_MAX 40		/* bytes of a value quoted in a reason */
 
@@ -472,9 +480,31 @@ static void on_row(int c, void *arg)
 	row_reset(r);
 }
 
-static const char malformed[] =
-	"malformed quotes (a quote inside an unquoted field, or text after "
-	"a closing quote)";
+static const char malformed[] = "malformed quotes (text after a closing quote)";
+
+/*
+ * Parses the open row again, from its start to end, with a lenient
+ * parser; delivers it if that ends the row, else rejects it.
+ */
+static void parse_leniently(struct csv_reader *r, size_t end)
+{
+	struct csv_parser p;
+	int last = end == r->row_start || r->in.buf[end - 1] != '\n';
+
+	row_reset(r);
+	csv_init(&p, LENIENT_OPTIONS);
+	csv_parse(&p, r->in.buf + r->row_start, end - r->row_start,
+		  on_field, on_row, r);
+	/* the file's last line may end without a line end */
+	if (last && !(p.pstate == FIELD_BEGUN && p.quoted))
+		csv_fini(&p, on_field, on_row, r);
+	if (p.pstate != 0) {	/* libcsv's ROW_NOT_BEGUN */
+		row_reset(r);
+		deliver(r, malformed);
+	}
+	csv_free(&p);
+	row_reset(r);
+}
 
 /* Parses in[start, end): whole lines, or the file's last bytes. */
 static void parse_piece(struct csv_reader *r, size_t start, size_t end)
@@ -490,7 +520,7 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 		      on_field, on_row, r);
 	if (n != end - start) {
 		if (csv_error(r->parser) == CSV_EPARSE) {
-			deliver(r, malformed);
+			parse_leniently(r, end);
 		} else {
 			buf_setf(&r->err, "cannot parse: %s",
 				 csv_strerror(csv_error(r->parser)));
@@ -502,8 +532,10 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 	r->fed = end;
 	if (end > start && r->in.buf[end - 1] == '\n')
 		r->line++;
-	if (r->parser->pstate == 0)
+	if (r->parser->pstate == 0) {
 		r->row_start = end;
+		r->row_line = r->line;
+	}
 }
 
 /* Drops the bytes before the open row, so that in holds only what counts. */

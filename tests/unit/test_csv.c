@@ -150,8 +150,8 @@ static void each_bad_row_has_a_reason(void **state)
 		{ "1,a,b,\xed\xa0\x80,d,e,f,g,2026-01-01T00:00:00Z,\n", "invalid UTF-8 in field 'email'" },
 		{ "1,a,b,c,d\xe2\x82,e,f,g,2026-01-01T00:00:00Z,\n", "invalid UTF-8 in field 'street'" },
 		{ "1,a,b,c,d,x\0y,f,g,2026-01-01T00:00:00Z,\n", "NUL byte in field 'city' at offset 1" },
-		{ "1,a\"b,b,c,d,e,f,g,2026-01-01T00:00:00Z,\n", "malformed quotes" },
 		{ "1,\"a\"b,b,c,d,e,f,g,2026-01-01T00:00:00Z,\n", "malformed quotes" },
+		{ "1,a,\"b\" x,c,d,e,f,g,2026-01-01T00:00:00Z,\n", "malformed quotes" },
 	};
 	size_t i;
 
@@ -175,6 +175,20 @@ static void each_bad_row_has_a_reason(void **state)
 		buf_release(&s.out);
 		buf_release(&text);
 	}
+}
+
+static void quote_inside_an_unquoted_field_is_a_character(void **state)
+{
+	struct seen s = { BUF_INIT, 0 };
+	const char *text = HEADER "1,a\"b,37.8\"N 121\"W,c,d,e,f,g,2026-01-01T00:00:00Z,\n"
+		"2,\"x\ny\",\"z,\"\" \",c,d,e,f,g,2026-01-01T00:00:00Z,\n";
+
+	(void)state;
+	assert_int_equal(read_text(text, strlen(text), 3, &s, NULL), 0);
+	assert_string_equal(s.out.buf,
+		"2|1|820540800000000|a\"b|37.8\"N 121\"W|c|d|e|f|g|2026-01-01T00:00:00Z|\\N\n"
+		"3|2|820540800000000|x\ny|z,\" |c|d|e|f|g|2026-01-01T00:00:00Z|\\N\n");
+	buf_release(&s.out);
 }
 
 static void big_field_is_rejected_and_reading_goes_on(void **state)
@@ -277,6 +291,7 @@ int main(void)
 		cmocka_unit_test(bad_header_fails_the_file),
 		cmocka_unit_test(header_without_op_is_accepted),
 		cmocka_unit_test(each_bad_row_has_a_reason),
+		cmocka_unit_test(quote_inside_an_unquoted_field_is_a_character),
 		cmocka_unit_test(big_field_is_rejected_and_reading_goes_on),
 		cmocka_unit_test(unbalanced_quote_is_one_bad_row),
 		cmocka_unit_test(callback_can_stop_the_reader),
