@@ -34,6 +34,7 @@
 /* One object to upload, from a file or from standard input. */
 struct upload {
 	char *path;		/* NULL: standard input */
+	int fd;			/* the file, open while its parts are sent; -1 */
 	char *key;
 	int spool;		/* remove (or move to done_dir) once uploaded */
 	long long size;
@@ -173,6 +174,8 @@ static void finish_upload(struct upload *up)
 		free(up->etags);
 	}
 	buf_release(&up->err);
+	if (up->fd >= 0)
+		close(up->fd);
 	free(up);
 }
 
@@ -205,58 +208,27 @@ static void part_done(struct s3 *s3, struct upload *up)
 		complete_multipart(s3, up);
 }
 
-/* Reads len bytes at offset of path into b.  Returns 0 or -1 with errno. */
-static int read_at(int fd, struct buf *b, long long offset, size_t len)
-{
-	size_t got = 0;
-
-	buf_reset(b);
-	buf_grow(b, len);
-	while (got < len) {
-		ssize_t n = pread(fd, b->buf + got, len - got, offset + got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;	/* the file shrank */
-			return -1;
-		}
-		got += n;
-	}
-	buf_setlen(b, len);
-	return 0;
-}
-
 /* Sends part t->part of an upload, from memory or from its file. */
-static void run_part(struct s3 *s3, struct task *t, struct buf *mem)
+static void run_part(struct s3 *s3, struct task *t)
 {
 	struct upload *up = t->up;
 	struct buf etag = BUF_INIT;
-	const char *data = t->data;
+	long long off = (t->part - 1) * up->part_size;
 	size_t len = t->len;
-	int failed;
+	int failed, ret = 0;
 
 	pthread_mutex_lock(&g.lock);
 	failed = up->failed;
 	pthread_mutex_unlock(&g.lock);
-	if (!failed && !data) {
-		long long off = (t->part - 1) * up->part_size;
-		int fd = open(up->path, O_RDONLY | O_CLOEXEC);
-
+	if (!failed && t->data) {
+		ret = s3_multipart_put(s3, g.bucket, up->key, up->upload_id, t->part,
+				       t->data, len, &etag);
+	} else if (!failed) {
 		len = (size_t)(up->size - off < up->part_size ? up->size - off : up->part_size);
-		if (fd < 0 || read_at(fd, mem, off, len) < 0) {
-			pthread_mutex_lock(&g.lock);
-			fail_upload(up, "cannot read", strerror(errno), 0);
-			pthread_mutex_unlock(&g.lock);
-			failed = 1;
-		}
-		if (fd >= 0)
-			close(fd);
-		data = mem->buf;
+		ret = s3_multipart_put_file(s3, g.bucket, up->key, up->upload_id, t->part,
+					    up->fd, off, len, &etag);
 	}
-	if (!failed && s3_multipart_put(s3, g.bucket, up->key, up->upload_id, t->part,
-					data, len, &etag) < 0) {
+	if (ret < 0) {
 		pthread_mutex_lock(&g.lock);
 		fail_upload(up, "UploadPart", s3->err.buf, s3->temporary);
 		pthread_mutex_unlock(&g.lock);
@@ -293,6 +265,7 @@ static void run_file(struct s3 *s3, struct upload *up)
 	struct stat st;
 	int fd = open(up->path, O_RDONLY | O_CLOEXEC), i;
 
+	up->fd = fd;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		fail_upload(up, "cannot open", strerror(errno), 0);
 		goto done;
@@ -306,8 +279,6 @@ static void run_file(struct s3 *s3, struct upload *up)
 		}
 		goto done;
 	}
-	close(fd);
-	fd = -1;
 	up->part_size = part_size_for(up->size);
 	up->nparts = (int)((up->size + up->part_size - 1) / up->part_size);
 	if (s3_multipart_create(s3, g.bucket, up->key, &up->err) < 0) {
@@ -322,8 +293,6 @@ static void run_file(struct s3 *s3, struct upload *up)
 		enqueue(new_task(up, i, NULL, 0), 1);
 	return;
 done:
-	if (fd >= 0)
-		close(fd);
 	finish_upload(up);
 }
 
@@ -331,7 +300,6 @@ done:
 static void *worker(void *arg)
 {
 	struct s3 s3;
-	struct buf mem = BUF_INIT;
 
 	(void)arg;
 	if (s3_init(&s3, &g.cfg) < 0)
@@ -363,13 +331,10 @@ static void *worker(void *arg)
 		} else if (t->part == 0) {
 			run_file(&s3, t->up);
 		} else {
-			run_part(&s3, t, &mem);
+			run_part(&s3, t);
 		}
-		if (mem.alloc > (size_t)(g.part_size + MIB))
-			buf_release(&mem);
 		free(t);
 	}
-	buf_release(&mem);
 	s3_release(&s3);
 	return NULL;
 }
@@ -379,6 +344,7 @@ static struct upload *new_upload(const char *path, const char *key, int spool)
 	struct upload *up = xcalloc(1, sizeof(*up));
 
 	up->path = path ? xstrdup(path) : NULL;
+	up->fd = -1;
 	up->key = xstrdup(key);
 	up->spool = spool;
 	up->part_size = g.part_size;

@@ -679,51 +679,76 @@ static void backoff(int attempt)
 		;
 }
 
-/*
- * Sets hash, md5hex and cmd5 to the SHA-256, MD5 and Content-MD5 of a body
- * read from a file, in one pass.  Returns 0 or -1 (a read error).
- */
-static int digest_fd(struct s3 *s3, const struct request *req, struct buf *hash,
-		     struct buf *md5hex, struct buf *cmd5)
+/* One digest of a file's range, computed by hash_range() (in a thread of its own). */
+struct range_digest {
+	const EVP_MD *md;
+	int fd;
+	long long offset;
+	size_t len;
+	unsigned char out[EVP_MAX_MD_SIZE];
+	int err;		/* errno of a failed read, or -1 if the file shrank */
+};
+
+static void *hash_range(void *arg)
 {
 	enum { CHUNK = 1 << 20 };
-	EVP_MD_CTX *sha = EVP_MD_CTX_new(), *m5 = EVP_MD_CTX_new();
-	unsigned char *chunk = xmalloc(CHUNK), d[32], b64[32];
+	struct range_digest *r = arg;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *chunk = xmalloc(CHUNK);
 	unsigned int n;
 	size_t done = 0;
-	int ret = 0;
 
-	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-	EVP_DigestInit_ex(m5, EVP_md5(), NULL);
-	while (done < req->len) {
-		size_t want = req->len - done < CHUNK ? req->len - done : CHUNK;
-		ssize_t got = pread(req->fd, chunk, want, req->offset + done);
+	EVP_DigestInit_ex(ctx, r->md, NULL);
+	while (done < r->len) {
+		size_t want = r->len - done < CHUNK ? r->len - done : CHUNK;
+		ssize_t got = pread(r->fd, chunk, want, r->offset + done);
 
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
-			buf_setf(&s3->err, "cannot read: %s", got < 0 ? strerror(errno) :
-				 "the file shrank");
-			s3->temporary = 0;
-			ret = -1;
+			r->err = got < 0 ? errno : -1;
 			break;
 		}
-		EVP_DigestUpdate(sha, chunk, got);
-		EVP_DigestUpdate(m5, chunk, got);
+		EVP_DigestUpdate(ctx, chunk, got);
 		done += got;
 	}
-	if (ret == 0) {
-		EVP_DigestFinal_ex(sha, d, &n);
-		buf_addhex(hash, d, 32);
-		EVP_DigestFinal_ex(m5, d, &n);
-		buf_addhex(md5hex, d, 16);
-		EVP_EncodeBlock(b64, d, 16);
-		buf_adds(cmd5, (char *)b64);
-	}
-	EVP_MD_CTX_free(sha);
-	EVP_MD_CTX_free(m5);
+	EVP_DigestFinal_ex(ctx, r->out, &n);
+	EVP_MD_CTX_free(ctx);
 	free(chunk);
-	return ret;
+	return NULL;
+}
+
+/*
+ * Sets hash, md5hex and cmd5 to the SHA-256, MD5 and Content-MD5 of a body
+ * read from a file; a large body is hashed by two threads at once (SHA-256
+ * and MD5 each take about as long).  Returns 0 or -1 (a read error).
+ */
+static int digest_fd(struct s3 *s3, const struct request *req, struct buf *hash,
+		     struct buf *md5hex, struct buf *cmd5)
+{
+	struct range_digest sha = { EVP_sha256(), req->fd, req->offset, req->len, { 0 }, 0 };
+	struct range_digest m5 = { EVP_md5(), req->fd, req->offset, req->len, { 0 }, 0 };
+	unsigned char b64[32];
+	pthread_t t;
+	int threaded = req->len >= (4u << 20) && pthread_create(&t, NULL, hash_range, &sha) == 0;
+
+	hash_range(&m5);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		hash_range(&sha);
+	if (sha.err || m5.err) {
+		int e = sha.err ? sha.err : m5.err;
+
+		buf_setf(&s3->err, "cannot read: %s", e > 0 ? strerror(e) : "the file shrank");
+		s3->temporary = 0;
+		return -1;
+	}
+	buf_addhex(hash, sha.out, 32);
+	buf_addhex(md5hex, m5.out, 16);
+	EVP_EncodeBlock(b64, m5.out, 16);
+	buf_adds(cmd5, (char *)b64);
+	return 0;
 }
 
 /*
@@ -911,6 +936,23 @@ int s3_multipart_put(struct s3 *s3, const char *bucket, const char *key,
 	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
 			       .body = data ? data : "", .len = len, .md5 = 1,
 			       .etag = etag_out };
+	int ret;
+
+	upload_query(&query, part, upload_id);
+	req.query = query.buf;
+	ret = perform(s3, &req);
+	buf_release(&query);
+	return ret;
+}
+
+int s3_multipart_put_file(struct s3 *s3, const char *bucket, const char *key,
+			  const char *upload_id, int part, int fd, long long offset,
+			  size_t len, struct buf *etag_out)
+{
+	struct buf query = BUF_INIT;
+	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
+			       .len = len, .md5 = 1, .etag = etag_out, .use_fd = 1,
+			       .fd = fd, .offset = offset };
 	int ret;
 
 	upload_query(&query, part, upload_id);

@@ -104,6 +104,10 @@ int s3_multipart_create(struct s3 *s3, const char *bucket, const char *key,
 int s3_multipart_put(struct s3 *s3, const char *bucket, const char *key,
 		     const char *upload_id, int part, const void *data,
 		     size_t len, struct buf *etag_out);
+/* s3_multipart_put() of len bytes of fd from offset, streamed like s3_put_file(). */
+int s3_multipart_put_file(struct s3 *s3, const char *bucket, const char *key,
+			  const char *upload_id, int part, int fd, long long offset,
+			  size_t len, struct buf *etag_out);
 int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
 			  const char *upload_id, char *const *etags,
 			  int nparts, struct buf *etag_out);
