@@ -928,38 +928,40 @@ static void upload_query(struct buf *query, int part, const char *upload_id)
 	sigv4_uri_encode(query, upload_id, strlen(upload_id), 0);
 }
 
+/* Sends req to part of an upload (its query set here). */
+static int perform_with_upload(struct s3 *s3, struct request *req, int part,
+			       const char *upload_id)
+{
+	struct buf query = BUF_INIT;
+	int ret;
+
+	upload_query(&query, part, upload_id);
+	req->query = query.buf;
+	ret = perform(s3, req);
+	buf_release(&query);
+	return ret;
+}
+
 int s3_multipart_put(struct s3 *s3, const char *bucket, const char *key,
 		     const char *upload_id, int part, const void *data,
 		     size_t len, struct buf *etag_out)
 {
-	struct buf query = BUF_INIT;
 	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
 			       .body = data ? data : "", .len = len, .md5 = 1,
 			       .etag = etag_out };
-	int ret;
 
-	upload_query(&query, part, upload_id);
-	req.query = query.buf;
-	ret = perform(s3, &req);
-	buf_release(&query);
-	return ret;
+	return perform_with_upload(s3, &req, part, upload_id);
 }
 
 int s3_multipart_put_file(struct s3 *s3, const char *bucket, const char *key,
 			  const char *upload_id, int part, int fd, long long offset,
 			  size_t len, struct buf *etag_out)
 {
-	struct buf query = BUF_INIT;
 	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
 			       .len = len, .md5 = 1, .etag = etag_out, .use_fd = 1,
 			       .fd = fd, .offset = offset };
-	int ret;
 
-	upload_query(&query, part, upload_id);
-	req.query = query.buf;
-	ret = perform(s3, &req);
-	buf_release(&query);
-	return ret;
+	return perform_with_upload(s3, &req, part, upload_id);
 }
 
 int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
@@ -1005,13 +1007,7 @@ int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
 int s3_multipart_abort(struct s3 *s3, const char *bucket, const char *key,
 		       const char *upload_id)
 {
-	struct buf query = BUF_INIT;
 	struct request req = { .method = "DELETE", .bucket = bucket, .key = key };
-	int ret;
 
-	upload_query(&query, 0, upload_id);
-	req.query = query.buf;
-	ret = perform(s3, &req);
-	buf_release(&query);
-	return ret;
+	return perform_with_upload(s3, &req, 0, upload_id);
 }
