@@ -466,9 +466,11 @@ static void on_field(void *data, size_t len, void *arg)
 	r->null[i] = data == NULL;
 	r->off[i] = r->fields.len;
 	r->len[i] = len;
+	buf_grow(&r->fields, len + 1);
 	if (len)
-		buf_add(&r->fields, data, len);
-	buf_addch(&r->fields, '\0');
+		memcpy(r->fields.buf + r->fields.len, data, len);
+	r->fields.buf[r->fields.len + len] = '\0';
+	buf_setlen(&r->fields, r->fields.len + len + 1);
 }
 
 static void on_row(int c, void *arg)

@@ -19,8 +19,8 @@
 #define READ_SIZE (256 << 10)	/* bytes per read of a local file */
 #define CHUNK_SIZE (256 << 10)	/* COPY data handed over at a time */
 #define NCHUNKS 4		/* chunks in flight between the threads */
-#define BATCH_ROWS 32768	/* rows sorted by key before they are sent */
-#define BATCH_BYTES (6 << 20)	/* and at most so many bytes of them */
+#define BATCH_ROWS 65536	/* rows sorted by key before they are sent */
+#define BATCH_BYTES (10 << 20)	/* and at most so many bytes of them */
 #define RAW_MAX (64 << 10)	/* bytes of a bad row kept in load_errors */
 #define RAW_COLUMNS 13		/* the columns COPY fills in customer_raw */
 #define LOCK_CLASS 1936682860	/* 'snow': advisory locks per staged file */
@@ -380,9 +380,10 @@ static int push_chunk(struct loader *l, int last)
 	return ret;
 }
 
-/* Where a row of the batch is, and its customer_id. */
+/* Where a row of the batch is, its customer_id and its line. */
 struct batch_row {
 	uint64_t id;
+	int64_t line;
 	uint32_t off, len;
 };
 
@@ -432,13 +433,24 @@ static void sort_batch(struct batch_row *v, size_t n)
  */
 static int flush_batch(struct loader *l)
 {
-	size_t i;
+	size_t i, flen = strlen(l->f->name);
 	int ret = 0;
 
 	sort_batch(l->rows, l->nrows);
 	for (i = 0; i < l->nrows && ret == 0; i++) {
-		buf_add(l->cur, l->batch.buf + l->rows[i].off, l->rows[i].len);
-		if (l->cur->len >= CHUNK_SIZE)
+		const struct batch_row *r = &l->rows[i];
+		struct buf *b = l->cur;
+		char *p;
+
+		/* the batch holds the columns from the file; add the rest */
+		buf_grow(b, r->len + COPY_TEXT_SIZE(flen) + 2 * COPY_INT8_SIZE);
+		p = b->buf + b->len;
+		memcpy(p, l->batch.buf + r->off, r->len);
+		p = copy_put_text(p + r->len, l->f->name, flen);
+		p = copy_put_int8(p, r->line);
+		p = copy_put_int8(p, l->load_id);
+		buf_setlen(b, (size_t)(p - b->buf));
+		if (b->len >= CHUNK_SIZE)
 			ret = push_chunk(l, 0);
 	}
 	l->nrows = 0;
@@ -446,12 +458,9 @@ static int flush_batch(struct loader *l)
 	return ret;
 }
 
-static void add_text_or_null(struct buf *b, const struct csv_field *f)
+static char *put_text_or_null(char *p, const struct csv_field *f)
 {
-	if (f->null)
-		copy_add_null(b);
-	else
-		copy_add_text(b, f->data, f->len);
+	return f->null ? copy_put_null(p) : copy_put_text(p, f->data, f->len);
 }
 
 /* Keeps a bad row for load_errors: load_id, file, line, reason, raw. */
@@ -478,7 +487,8 @@ static int on_row(const struct csv_row *row, void *arg)
 {
 	struct loader *l = arg;
 	struct buf *b = &l->batch;
-	size_t off = b->len;
+	size_t off = b->len, need;
+	char *p;
 	int i;
 
 	if (row->error) {
@@ -498,17 +508,22 @@ static int on_row(const struct csv_row *row, void *arg)
 		}
 		return 0;
 	}
-	copy_add_tuple(b, RAW_COLUMNS);
-	copy_add_int8(b, row->customer_id);
+	need = COPY_TUPLE_SIZE + 2 * COPY_INT8_SIZE;
+	for (i = CSV_FIRST_NAME; i <= CSV_OP; i++)
+		if (i != CSV_UPDATE_TIMESTAMP)
+			need += COPY_TEXT_SIZE(row->field[i].len);
+	buf_grow(b, need);
+	p = b->buf + b->len;
+	p = copy_put_tuple(p, RAW_COLUMNS);
+	p = copy_put_int8(p, row->customer_id);
 	for (i = CSV_FIRST_NAME; i <= CSV_COUNTRY; i++)
-		add_text_or_null(b, &row->field[i]);
-	copy_add_int8(b, row->timestamp);
-	add_text_or_null(b, &row->field[CSV_OP]);
-	copy_add_text(b, l->f->name, strlen(l->f->name));
-	copy_add_int8(b, row->line);
-	copy_add_int8(b, l->load_id);
+		p = put_text_or_null(p, &row->field[i]);
+	p = copy_put_int8(p, row->timestamp);
+	p = put_text_or_null(p, &row->field[CSV_OP]);
+	buf_setlen(b, (size_t)(p - b->buf));
 	l->rows_loaded++;
 	l->rows[l->nrows].id = (uint64_t)row->customer_id;
+	l->rows[l->nrows].line = row->line;
 	l->rows[l->nrows].off = (uint32_t)off;
 	l->rows[l->nrows].len = (uint32_t)(b->len - off);
 	if (++l->nrows == BATCH_ROWS || b->len >= BATCH_BYTES)
@@ -674,7 +689,7 @@ static void loader_init(struct loader *l, struct stage *st,
 	l->load_id = load_id;
 	csv_reader_init(&l->csv, on_row, l);
 	buf_init(&l->scratch, 0);
-	buf_init(&l->batch, 0);
+	buf_init(&l->batch, BATCH_BYTES + (64 << 10));
 	l->rows = xmalloc(BATCH_ROWS * sizeof(*l->rows));
 	buf_init(&l->first_error, 0);
 	pthread_mutex_init(&l->mu, NULL);
