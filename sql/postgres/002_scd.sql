@@ -66,6 +66,14 @@ CREATE TABLE scd_settings (
 );
 INSERT INTO scd_settings DEFAULT VALUES;
 
+-- The latest update_timestamp merged so far: a new event after it cannot
+-- be late, so its key needs no look at the key's earlier events.
+CREATE TABLE scd_state (
+    one          boolean PRIMARY KEY DEFAULT true CHECK (one),
+    merged_until timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO scd_state DEFAULT VALUES;
+
 -- Merges every row of the loads not yet merged, in one transaction with
 -- the offset.  Keys whose new events all come after their merged events
 -- continue from their current version; keys with a late event have their
@@ -83,6 +91,7 @@ AS $$
 DECLARE
     ids bigint[];
     hc text[];
+    until timestamptz;
     h_first boolean; h_last boolean; h_email boolean; h_street boolean;
     h_city boolean; h_state boolean; h_country boolean;
     hashjoin text := current_setting('enable_hashjoin');
@@ -100,56 +109,53 @@ BEGIN
     loads := cardinality(ids);
 
     SELECT history_columns INTO hc FROM scd_settings;
+    SELECT merged_until INTO until FROM scd_state;
     h_first := 'first_name' = ANY (hc); h_last := 'last_name' = ANY (hc);
     h_email := 'email' = ANY (hc); h_street := 'street' = ANY (hc);
     h_city := 'city' = ANY (hc); h_state := 'state' = ANY (hc);
     h_country := 'country' = ANY (hc);
 
-    -- The batch's events; a delete's other fields are ignored.
+    -- The batch's events; a delete's other fields are ignored.  n: the
+    -- key's events in the batch; first: the key's first (or only) one.
     CREATE TEMP TABLE scd_batch ON COMMIT DROP AS
-        SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
-               r._row AS rn, r._load_id AS lid, r.del,
-               CASE WHEN NOT r.del THEN r.first_name END AS first_name,
-               CASE WHEN NOT r.del THEN r.last_name END AS last_name,
-               CASE WHEN NOT r.del THEN r.email END AS email,
-               CASE WHEN NOT r.del THEN r.street END AS street,
-               CASE WHEN NOT r.del THEN r.city END AS city,
-               CASE WHEN NOT r.del THEN r.state END AS state,
-               CASE WHEN NOT r.del THEN r.country END AS country
-        FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
-            SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
-            FROM customer_raw r WHERE r._load_id = l.load_id
-              AND r.customer_id IS NOT NULL AND r.update_timestamp IS NOT NULL
-              AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
-            OFFSET 0) r;
+        SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n,
+               row_number() OVER k = 1 AS first
+        FROM (
+            SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
+                   r._row AS rn, r._load_id AS lid, r.del,
+                   CASE WHEN NOT r.del THEN r.first_name END AS first_name,
+                   CASE WHEN NOT r.del THEN r.last_name END AS last_name,
+                   CASE WHEN NOT r.del THEN r.email END AS email,
+                   CASE WHEN NOT r.del THEN r.street END AS street,
+                   CASE WHEN NOT r.del THEN r.city END AS city,
+                   CASE WHEN NOT r.del THEN r.state END AS state,
+                   CASE WHEN NOT r.del THEN r.country END AS country
+            FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+                SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
+                FROM customer_raw r WHERE r._load_id = l.load_id
+                  AND r.customer_id IS NOT NULL
+                  AND r.update_timestamp IS NOT NULL
+                  AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
+                OFFSET 0) r
+        ) r
+        WINDOW k AS (PARTITION BY r.customer_id ORDER BY r.ts, r.f COLLATE "C", r.rn, r.lid);
     GET DIAGNOSTICS events = ROW_COUNT;
-    ANALYZE scd_batch (customer_id);
 
-    -- A key is late when an event of another load comes at or after its
-    -- first new one.  That may also flag a key that is not late (an event
-    -- at the same instant, or of a load that is not merged yet): such a
-    -- key is rebuilt whole, which gives the same result.
+    -- One row per key, its first event.  A key is late when an event of
+    -- another load comes at or after its first new one; only a key whose
+    -- first event is not after every merged event can be.  That may also
+    -- flag a key that is not late (an event at the same instant, or of a
+    -- load not merged yet): such a key is rebuilt whole, to the same result.
     CREATE TEMP TABLE scd_key ON COMMIT DROP AS
-        SELECT k.*, x.late IS NOT NULL AS late, c.customer_id IS NOT NULL AS live,
-               c.first_name AS c_first_name, c.last_name AS c_last_name,
-               c.email AS c_email, c.street AS c_street, c.city AS c_city,
-               c.state AS c_state, c.country AS c_country
-        FROM (SELECT customer_id, count(*) AS n, min(ts) AS ts, bool_or(del) AS del,
-                     -- a key's only event, when it has one
-                     min(first_name) AS first_name, min(last_name) AS last_name,
-                     min(email) AS email, min(street) AS street,
-                     min(city) AS city, min(state) AS state,
-                     min(country) AS country
-              FROM scd_batch GROUP BY customer_id) k
+        SELECT b.*, x.late IS NOT NULL AS late
+        FROM scd_batch b
         LEFT JOIN LATERAL (
             SELECT true AS late FROM customer_raw r
-            WHERE r.customer_id = k.customer_id AND r.update_timestamp >= k.ts
+            WHERE b.ts <= until
+              AND r.customer_id = b.customer_id AND r.update_timestamp >= b.ts
               AND r._load_id <> ALL (ids)
             LIMIT 1) x ON true
-        LEFT JOIN LATERAL (
-            SELECT * FROM customer c
-            WHERE c.customer_id = k.customer_id AND k.n = 1
-            OFFSET 0) c ON true;
+        WHERE b.first;
     GET DIAGNOSTICS keys = ROW_COUNT;
     SELECT count(*) INTO late_keys FROM scd_key WHERE late;
     ANALYZE scd_key (customer_id, n, late);
@@ -162,16 +168,22 @@ BEGIN
     -- Most keys have one in-order event: compare it with customer.
     CREATE TEMP TABLE scd_version ON COMMIT DROP AS
         WITH s AS (
-            SELECT k.*,
-                   k.del OR (h_first AND k.first_name IS DISTINCT FROM k.c_first_name)
-                   OR (h_last AND k.last_name IS DISTINCT FROM k.c_last_name)
-                   OR (h_email AND k.email IS DISTINCT FROM k.c_email)
-                   OR (h_street AND k.street IS DISTINCT FROM k.c_street)
-                   OR (h_city AND k.city IS DISTINCT FROM k.c_city)
-                   OR (h_state AND k.state IS DISTINCT FROM k.c_state)
-                   OR (h_country AND k.country IS DISTINCT FROM k.c_country)
+            SELECT k.*, c.customer_id IS NOT NULL AS live,
+                   c.first_name AS c_first_name, c.last_name AS c_last_name,
+                   c.email AS c_email, c.street AS c_street, c.city AS c_city,
+                   c.state AS c_state, c.country AS c_country,
+                   k.del OR (h_first AND k.first_name IS DISTINCT FROM c.first_name)
+                   OR (h_last AND k.last_name IS DISTINCT FROM c.last_name)
+                   OR (h_email AND k.email IS DISTINCT FROM c.email)
+                   OR (h_street AND k.street IS DISTINCT FROM c.street)
+                   OR (h_city AND k.city IS DISTINCT FROM c.city)
+                   OR (h_state AND k.state IS DISTINCT FROM c.state)
+                   OR (h_country AND k.country IS DISTINCT FROM c.country)
                    AS closes
             FROM scd_key k
+            LEFT JOIN LATERAL (
+                SELECT * FROM customer c WHERE c.customer_id = k.customer_id
+                OFFSET 0) c ON true
             WHERE k.n = 1 AND NOT k.late
         )
         SELECT s.customer_id, 0::bigint AS grp, true AS init, false AS gone,
@@ -344,6 +356,8 @@ BEGIN
 
     UPDATE load_history h SET merged_at = now()
     WHERE h.load_id = ANY (ids);
+    UPDATE scd_state SET merged_until = greatest(merged_until,
+        (SELECT max(ts) FROM scd_batch));
     PERFORM set_config('enable_hashjoin', hashjoin, true),
             set_config('enable_mergejoin', mergejoin, true);
 
