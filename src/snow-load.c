@@ -23,6 +23,7 @@
 
 static volatile sig_atomic_t stopping;
 static int quiet;		/* -q: no summary line */
+static int progress_shown;	/* a progress line is on the terminal */
 
 /* What one pass over the stage did. */
 struct tally {
@@ -68,6 +69,21 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
+}
+
+/* Shows how far the load of a file is, on a terminal only. */
+static void show_progress(const struct stage_file *f, long long rows, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "\r%s: loading '%s': %lld rows\033[K", progname, f->name, rows);
+	progress_shown = 1;
+}
+
+static void clear_progress(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
 }
 
 /* Prints a bad row for --validate: "file:line: reason". */
@@ -203,7 +219,10 @@ static int load_stage(struct pg *pg, struct stage *st,
 
 	load_result_init(&res);
 	for (i = 0; i < list.n && !stopping; i++) {
-		if (load_file(pg, st, &list.v[i], o, &res, &err, &temporary) < 0) {
+		int ret = load_file(pg, st, &list.v[i], o, &res, &err, &temporary);
+
+		clear_progress();
+		if (ret < 0) {
 			warnmsg("cannot load '%s': %s", list.v[i].name, err.buf);
 			status = temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 			break;
@@ -366,7 +385,7 @@ int main(int argc, char **argv)
 		{ "watch", optional_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct load_options o = { LOAD_SKIP_FILE, 0 };
+	struct load_options o = { LOAD_SKIP_FILE, 0, NULL, NULL };
 	const char *conninfo = NULL, *endpoint = NULL, *region = NULL;
 	const char *metrics_path = NULL, *since = NULL, *interval = NULL;
 	int c, history = 0, validate = 0, watching = 0, purge = 0, status;
@@ -437,6 +456,8 @@ int main(int argc, char **argv)
 			close_stdout();
 		return status;
 	}
+	if (!quiet && isatty(STDERR_FILENO))
+		o.progress = show_progress;	/* cosmetics only */
 	if (stage_open(&st, argv[0], endpoint, region) < 0)
 		diemsg(st.temporary ? EXIT_TEMPFAIL : EXIT_FAIL, "%s", st.err.buf);
 	signal(SIGPIPE, SIG_IGN);

@@ -455,6 +455,8 @@ static int flush_batch(struct loader *l)
 	}
 	l->nrows = 0;
 	buf_reset(&l->batch);
+	if (l->o->progress)
+		l->o->progress(l->f, l->rows_loaded, l->o->progress_arg);
 	return ret;
 }
 

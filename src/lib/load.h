@@ -73,6 +73,9 @@ enum load_on_error { LOAD_ABORT, LOAD_SKIP_FILE, LOAD_CONTINUE };
 struct load_options {
 	enum load_on_error on_error;
 	int force;		/* load even if already loaded */
+	/* If set, called from the reader thread every batch of rows. */
+	void (*progress)(const struct stage_file *f, long long rows, void *arg);
+	void *progress_arg;
 };
 
 struct load_result {
