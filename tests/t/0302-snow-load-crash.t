@@ -47,6 +47,21 @@ for point in read copy commit; do
 		"and every row is there once"
 done
 
+# The same during an S3 download.
+new_bucket
+ok "s3-put stages the files" s3-put files/*.csv "s3://$bucket/in/"
+SNOW_LOAD_TEST_STOP=read snow-load "s3://$bucket/in/" 2>/dev/null &
+pid=$!
+if wait_until is_stopped $pid; then pass "snow-load stops while it downloads"; else fail "snow-load stops while it downloads"; fi
+kill -9 $pid
+wait $pid 2>/dev/null
+wait_until no_backend
+s3_rows() { sql "SELECT count(*) FROM customer_raw r JOIN load_history h ON h.load_id = r._load_id
+	WHERE h.stage = 's3://$bucket/in/'"; }
+is "$(s3_rows)" 0 "killed while downloading: no row"
+exits 0 "the re-run succeeds" snow-load "s3://$bucket/in/"
+is "$(s3_rows)" 60000 "and loads every row once"
+
 # A kill at whatever moment a long COPY has reached.
 mkdir long
 gen-customers -q -n 400000 --seed 9 >long/customer_20261122000000.csv
