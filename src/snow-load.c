@@ -71,6 +71,12 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/* "s" unless n is 1, for "%lld file%s". */
+static const char *plural(long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* Shows how far the load of a file is, on a terminal only. */
 static void show_progress(const struct stage_file *f, long long rows, void *arg)
 {
@@ -139,9 +145,10 @@ static int validate_stage(struct stage *st)
 	if (status == EXIT_OK && (bad || bad_files))
 		status = EXIT_FAIL;
 	if (!quiet)
-		warnmsg("validated %zu files (%lld rows) in %.2f s: %lld bad rows, "
-			"%lld bad files", i, rows, now_monotonic() - started,
-			bad, bad_files);
+		warnmsg("validated %zu file%s (%lld row%s) in %.2f s: %lld bad "
+			"row%s, %lld bad file%s", i, plural((long long)i), rows,
+			plural(rows), now_monotonic() - started, bad, plural(bad),
+			bad_files, plural(bad_files));
 	stage_list_release(&list);
 	return status;
 }
@@ -179,8 +186,9 @@ static int report_file(const struct stage_file *f, const struct load_result *res
 	}
 	if (!strcmp(res->status, "partially_loaded")) {
 		t->files_partial++;
-		warnmsg("'%s': %lld rows rejected, the first at %s", f->name,
-			res->rows_rejected, res->first_error.buf);
+		warnmsg("'%s': %lld row%s rejected, the first at %s", f->name,
+			res->rows_rejected, plural(res->rows_rejected),
+			res->first_error.buf);
 	} else {
 		t->files_failed++;
 		warnmsg("'%s' rejected: %s", f->name, res->first_error.buf);
@@ -246,19 +254,24 @@ static int load_stage(struct pg *pg, struct stage *st,
 static void print_summary(const struct tally *t, double secs)
 {
 	struct buf b = BUF_INIT;
+	long long files = t->files_loaded + t->files_partial;
 
-	buf_addf(&b, "loaded %lld rows from %lld files in %.2f s (%.0f rows/s)",
-		 t->rows_loaded, t->files_loaded + t->files_partial, secs,
-		 secs > 0 ? t->rows_loaded / secs : 0.0);
+	buf_addf(&b, "loaded %lld row%s from %lld file%s in %.2f s (%.0f rows/s)",
+		 t->rows_loaded, plural(t->rows_loaded), files, plural(files),
+		 secs, secs > 0 ? t->rows_loaded / secs : 0.0);
 	if (t->rows_rejected || t->files_failed)
-		buf_addf(&b, "; %lld rows rejected, %lld files failed",
-			 t->rows_rejected, t->files_failed);
+		buf_addf(&b, "; %lld row%s rejected, %lld file%s failed",
+			 t->rows_rejected, plural(t->rows_rejected),
+			 t->files_failed, plural(t->files_failed));
 	if (t->files_already)
-		buf_addf(&b, "; %lld files already loaded", t->files_already);
+		buf_addf(&b, "; %lld file%s already loaded", t->files_already,
+			 plural(t->files_already));
 	if (t->files_busy)
-		buf_addf(&b, "; %lld files left to another run", t->files_busy);
+		buf_addf(&b, "; %lld file%s left to another run", t->files_busy,
+			 plural(t->files_busy));
 	if (t->files_purged)
-		buf_addf(&b, "; %lld files purged", t->files_purged);
+		buf_addf(&b, "; %lld file%s purged", t->files_purged,
+			 plural(t->files_purged));
 	warnmsg("%s", b.buf);
 	buf_release(&b);
 }
@@ -323,13 +336,15 @@ static int print_history(struct pg *pg, const char *stage, const char *since)
 {
 	const char *params[2] = { NULL, NULL };
 	PGresult *res;
-	char *from = NULL;
+	char *from = NULL, *name = NULL;
 	int i, j;
 
 	if (since && !(from = since_time(pg, since)))
 		diemsg(EXIT_USAGE, "invalid time '%s'", since);
+	if (stage && !(name = stage_name(stage)))
+		name = xstrdup(stage);	/* a directory gone since */
 	params[0] = from;
-	params[1] = stage;
+	params[1] = name;
 	res = pg_query(pg, "SELECT load_id, to_char(loaded_at AT TIME ZONE 'UTC',"
 		       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stage, file, status,"
 		       " rows_loaded, rows_rejected, forced, coalesce(first_error, '')"
@@ -338,6 +353,7 @@ static int print_history(struct pg *pg, const char *stage, const char *since)
 		       " AND ($2::text IS NULL OR stage = $2)"
 		       " ORDER BY loaded_at, load_id", 2, params);
 	free(from);
+	free(name);
 	if (!res) {
 		warnmsg("cannot read the load history: %s", pg->err.buf);
 		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;

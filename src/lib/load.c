@@ -42,42 +42,51 @@ static void test_stop(const char *point)
 
 /* ---- the stage ------------------------------------------------------ */
 
+char *stage_name(const char *url)
+{
+	char *bucket, *key, *name;
+	struct buf u = BUF_INIT;
+
+	if (strncmp(url, "s3://", 5))
+		return realpath(url, NULL);
+	if (s3_parse_url(url, &bucket, &key) < 0)
+		return NULL;
+	buf_addf(&u, "s3://%s/%s", bucket, key);
+	if (*key && key[strlen(key) - 1] != '/')
+		buf_addch(&u, '/');
+	free(bucket);
+	free(key);
+	name = buf_detach(&u, NULL);
+	return name;
+}
+
 int stage_open(struct stage *st, const char *url, const char *endpoint,
 	       const char *region)
 {
 	memset(st, 0, sizeof(*st));
 	buf_init(&st->err, 0);
-	if (!strncmp(url, "s3://", 5)) {
-		char *key;
-		struct buf u = BUF_INIT;
-
-		if (s3_parse_url(url, &st->bucket, &key) < 0) {
+	st->url = stage_name(url);
+	if (!st->url) {
+		st->temporary = errno == EIO;
+		if (!strncmp(url, "s3://", 5))
 			buf_setf(&st->err, "invalid stage '%s': expected "
 				 "s3://BUCKET/PREFIX/", url);
-			return -1;
-		}
-		buf_adds(&u, key);
-		free(key);
-		if (u.len && u.buf[u.len - 1] != '/')
-			buf_addch(&u, '/');
-		st->prefix = buf_detach(&u, NULL);
-		buf_addf(&u, "s3://%s/%s", st->bucket, st->prefix);
-		st->url = buf_detach(&u, NULL);
-		if (s3_config_load(&st->cfg, endpoint, region, &st->err) < 0)
-			return -1;
-		if (s3_init(&st->s3, &st->cfg) < 0) {
-			buf_setf(&st->err, "%s", st->s3.err.buf);
-			return -1;
-		}
-		return 0;
-	}
-	st->dir = realpath(url, NULL);
-	if (!st->dir) {
-		st->temporary = errno == EIO;
-		buf_setf(&st->err, "cannot open stage '%s': %s", url, strerror(errno));
+		else
+			buf_setf(&st->err, "cannot open stage '%s': %s", url,
+				 strerror(errno));
 		return -1;
 	}
-	st->url = xstrdup(st->dir);
+	if (strncmp(url, "s3://", 5)) {
+		st->dir = xstrdup(st->url);
+		return 0;
+	}
+	s3_parse_url(st->url, &st->bucket, &st->prefix);
+	if (s3_config_load(&st->cfg, endpoint, region, &st->err) < 0)
+		return -1;
+	if (s3_init(&st->s3, &st->cfg) < 0) {
+		buf_setf(&st->err, "%s", st->s3.err.buf);
+		return -1;
+	}
 	return 0;
 }
 

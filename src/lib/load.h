@@ -45,6 +45,13 @@ struct stage_list {
 typedef int (*stage_write_fn)(const char *data, size_t len, void *arg);
 
 /*
+ * The name load_history knows a stage by: "s3://BUCKET/PREFIX/" with its
+ * final slash, or a directory's real path.  Returns it (caller frees), or
+ * NULL if url is invalid or the directory does not exist (errno).
+ */
+char *stage_name(const char *url);
+
+/*
  * Opens "s3://BUCKET/PREFIX/" (with the AWS configuration, endpoint and
  * region may be NULL) or a local directory.  Returns 0 or -1 (st->err).
  */

@@ -51,7 +51,7 @@ good() { printf '%s,A,B,a@b.c,1 St,X,,NO,2026-11-22T01:00:00Z,\n' "$1"; }
 exits 1 "--on-error continue loads the good rows and rejects the bad ones" \
 	snow-load --on-error continue hostile
 cp "$tmp/.err" load.err
-ok "snow-load did not crash, and summed up the run" grep -Eq 'loaded 12 rows from 7 files in .* rows rejected, 1 files failed' load.err
+ok "snow-load did not crash, and summed up the run" grep -Eq 'loaded 12 rows from 7 files in .* rows rejected, 1 file failed' load.err
 is "$(sql "SELECT customer_id FROM customer_raw WHERE customer_id < 100 ORDER BY 1" | tr '\n' ' ')" \
 	"1 4 5 7 10 12 13 14 15 17 20 21 " "every good row is loaded, and only those"
 is "$(sql "SELECT first_name FROM customer_raw WHERE customer_id = 13")" "$(printf 'Multi\r\nLine')" \
