@@ -95,13 +95,22 @@ done:
 	close(c);
 }
 
+static void *serve_thread(void *arg)
+{
+	serve((int)(intptr_t)arg);
+	return NULL;
+}
+
+/* Accepts connections, each served by a thread of its own. */
 static void *server_main(void *arg)
 {
+	pthread_t t;
 	int c;
 
 	(void)arg;
 	while ((c = accept(srv.fd, NULL, NULL)) >= 0)
-		serve(c);
+		if (pthread_create(&t, NULL, serve_thread, (void *)(intptr_t)c) == 0)
+			pthread_detach(t);
 	return NULL;
 }
 
@@ -404,6 +413,39 @@ static void test_get_streams_and_does_not_retry_404(void **state)
 	buf_release(&etag);
 }
 
+static void test_virtual_hosted_style(void **state)
+{
+	static const struct answer ok[] = {
+		{ 200, "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n", NULL },
+		{ 200, "ETag: \"5d41402abc4b2a76b9719d911017c592\"\r\n", NULL } };
+	struct s3_config cfg;
+	struct s3 s3;
+	struct buf ep = BUF_INIT, err = BUF_INIT, host = BUF_INIT;
+
+	(void)state;
+	buf_setf(&ep, "http://localhost:%d", srv.port);
+	assert_int_equal(s3_config_load(&cfg, ep.buf, NULL, &err), 0);
+	assert_int_equal(cfg.path_style, 1);
+	cfg.path_style = 0;
+	s3_init(&s3, &cfg);
+	script(ok, 2);
+	/* curl resolves *.localhost to the loopback address itself. */
+	if (s3_put_object(&s3, "bkt", "in/a.csv", "hello", 5, NULL) < 0)
+		fail_msg("%s", s3.err.buf);
+	assert_non_null(strstr(srv.requests[0].buf, "PUT /in/a.csv HTTP/1.1\r\n"));
+	buf_setf(&host, "bkt.localhost:%d", srv.port);
+	assert_string_equal(request_header(0, "Host"), host.buf);
+	/* A bucket with dots would not match a TLS wildcard: path style. */
+	if (s3_put_object(&s3, "b.k.t", "a", "hello", 5, NULL) < 0)
+		fail_msg("%s", s3.err.buf);
+	assert_non_null(strstr(srv.requests[1].buf, "PUT /b.k.t/a HTTP/1.1\r\n"));
+	s3_release(&s3);
+	s3_config_release(&cfg);
+	buf_release(&ep);
+	buf_release(&err);
+	buf_release(&host);
+}
+
 static void test_unreachable_is_temporary(void **state)
 {
 	struct s3_config cfg;
@@ -549,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_list_follows_continuation_tokens),
 		cmocka_unit_test(test_list_rejects_garbage),
 		cmocka_unit_test(test_get_streams_and_does_not_retry_404),
+		cmocka_unit_test(test_virtual_hosted_style),
 		cmocka_unit_test(test_unreachable_is_temporary),
 		cmocka_unit_test(test_config_from_profile),
 		cmocka_unit_test(test_parse_url),
