@@ -15,10 +15,14 @@
 //   midreply  forward, then cut the answer off in the middle of its body
 //   denypart2 (whatever EVERY says) answer 403 AccessDenied to part 2 of
 //             every multipart upload, forward everything else
+//   none      forward everything
+// With FAULTPROXY_CERT and FAULTPROXY_KEY (PEM files) in the environment
+// it speaks HTTPS instead of HTTP.
 // Every request is logged to PORTFILE.log as "FAULT METHOD URL" (FAULT is
 // "pass" for a request forwarded untouched).
 'use strict';
 const http = require('http');
+const https = require('https');
 const fs = require('fs');
 
 const [upstreamUrl, portFile, faultList, everyArg] = process.argv.slice(2);
@@ -59,7 +63,10 @@ function forward(req, res, cut) {
   req.pipe(up);
 }
 
-const server = http.createServer((req, res) => {
+const tls = process.env.FAULTPROXY_CERT ? {
+  cert: fs.readFileSync(process.env.FAULTPROXY_CERT),
+  key: fs.readFileSync(process.env.FAULTPROXY_KEY) } : null;
+const handler = (req, res) => {
   count++;
   if (faults[0] === 'denypart2') {
     const denied = /[?&]partNumber=2(&|$)/.test(req.url);
@@ -106,7 +113,8 @@ const server = http.createServer((req, res) => {
   default:
     forward(req, res, false);
   }
-});
+};
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
 server.keepAliveTimeout = 30000;
 server.listen(0, '127.0.0.1', () => {
   fs.writeFileSync(portFile + '.tmp', String(server.address().port));
