@@ -378,11 +378,17 @@ static int open_database(struct pg *pg, const char *conninfo)
 	return EXIT_OK;
 }
 
-/*
- * Loads the stage once, or keeps loading it (--watch); or checks its
- * files (--validate); or prints the load history (--history).
- */
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct cmd {
+	struct load_options o;
+	const char *conninfo, *endpoint, *region, *metrics_path, *since;
+	const char *stage;	/* NULL only with --history */
+	int history, validate, watching, purge;
+	double secs;		/* --watch interval */
+};
+
+/* Parses the command line into c; exits on --help, --version and errors. */
+static void parse_options(int argc, char **argv, struct cmd *c)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, 'd' },
@@ -401,110 +407,125 @@ int main(int argc, char **argv)
 		{ "watch", optional_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct load_options o = { LOAD_SKIP_FILE, 0, NULL, NULL };
-	const char *conninfo = NULL, *endpoint = NULL, *region = NULL;
-	const char *metrics_path = NULL, *since = NULL, *interval = NULL;
-	int c, history = 0, validate = 0, watching = 0, purge = 0, status;
-	double secs = 1;
-	struct stage st;
-	struct tally t = { 0 };
-	struct metrics m;
-	struct pg pg;
-	double started;
+	const char *interval = NULL;
+	int ch;
 
-	util_init(argv[0]);
-	while ((c = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c': validate = 1; break;
-		case 'd': conninfo = optarg; break;
-		case 'e': endpoint = optarg; break;
-		case 'f': o.force = 1; break;
-		case 'h': usage(stdout); close_stdout(); return EXIT_OK;
-		case 'H': history = 1; break;
-		case 'm': metrics_path = optarg; break;
+	memset(c, 0, sizeof(*c));
+	c->o.on_error = LOAD_SKIP_FILE;
+	c->secs = 1;
+	while ((ch = getopt_long(argc, argv, ":hqV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': c->validate = 1; break;
+		case 'd': c->conninfo = optarg; break;
+		case 'e': c->endpoint = optarg; break;
+		case 'f': c->o.force = 1; break;
+		case 'h': usage(stdout); close_stdout(); exit(EXIT_OK);
+		case 'H': c->history = 1; break;
+		case 'm': c->metrics_path = optarg; break;
 		case 'o':
 			if (!strcmp(optarg, "abort"))
-				o.on_error = LOAD_ABORT;
+				c->o.on_error = LOAD_ABORT;
 			else if (!strcmp(optarg, "skip_file"))
-				o.on_error = LOAD_SKIP_FILE;
+				c->o.on_error = LOAD_SKIP_FILE;
 			else if (!strcmp(optarg, "continue"))
-				o.on_error = LOAD_CONTINUE;
+				c->o.on_error = LOAD_CONTINUE;
 			else
 				diemsg(EXIT_USAGE, "invalid --on-error '%s': expected "
 				       "abort, skip_file or continue", optarg);
 			break;
-		case 'p': purge = 1; break;
+		case 'p': c->purge = 1; break;
 		case 'q': quiet = 1; break;
-		case 'r': region = optarg; break;
-		case 's': since = optarg; break;
+		case 'r': c->region = optarg; break;
+		case 's': c->since = optarg; break;
 		case 'V': print_version();
-		case 'w': watching = 1; interval = optarg; break;
+		case 'w': c->watching = 1; interval = optarg; break;
 		case ':':
 			warnmsg("option '%s' needs a value", argv[optind - 1]);
 			usage(stderr);
-			return EXIT_USAGE;
+			exit(EXIT_USAGE);
 		default:
 			warnmsg("unknown option '%s'", argv[optind - 1]);
 			usage(stderr);
-			return EXIT_USAGE;
+			exit(EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (watching && !interval && argc == 2)
+	if (c->watching && !interval && argc == 2)
 		interval = *argv++, argc--;	/* --watch SECS STAGE */
-	if (interval && parse_double(interval, 0.01, 86400, &secs) < 0)
+	if (interval && parse_double(interval, 0.01, 86400, &c->secs) < 0)
 		diemsg(EXIT_USAGE, "invalid --watch interval '%s'", interval);
-	if (since && !history)
+	if (c->since && !c->history)
 		diemsg(EXIT_USAGE, "--since goes with --history");
-	if (history + validate + watching > 1)
+	if (c->history + c->validate + c->watching > 1)
 		diemsg(EXIT_USAGE, "--history, --validate and --watch exclude each other");
-	if (argc != 1 && !(history && argc == 0)) {
+	if (argc != 1 && !(c->history && argc == 0)) {
 		usage(stderr);
-		return EXIT_USAGE;
+		exit(EXIT_USAGE);
 	}
+	c->stage = argc ? argv[0] : NULL;
+	if (!quiet && isatty(STDERR_FILENO))
+		c->o.progress = show_progress;	/* cosmetics only */
+}
 
-	if (history) {
-		if ((status = open_database(&pg, conninfo)) == EXIT_OK)
-			status = print_history(&pg, argc ? argv[0] : NULL, since);
+/* Connects and loads the stage, once or (--watch) until a signal. */
+static int run_loads(const struct cmd *c, struct stage *st)
+{
+	double started = now_monotonic();
+	struct tally t = { 0 };
+	struct metrics m;
+	struct pg pg;
+	int status;
+
+	metrics_init(&m, c->metrics_path, "snow-load");
+	if ((status = open_database(&pg, c->conninfo)) != EXIT_OK) {
+		metrics_write(&m, 0);
+		pg_release(&pg);
+		return status;
+	}
+	if (c->watching) {
+		watch_stage(&pg, st, &c->o, c->purge, c->secs, &m);
+		status = EXIT_OK;
+	} else {
+		status = load_stage(&pg, st, &c->o, c->purge, &t);
+		if (!quiet)
+			print_summary(&t, now_monotonic() - started);
+		add_to_metrics(&m, &t);
+		if (metrics_write(&m, status == EXIT_OK) < 0)
+			warnmsg("cannot write metrics '%s': %s", c->metrics_path,
+				strerror(errno));
+	}
+	pg_release(&pg);
+	return status;
+}
+
+/*
+ * Loads the stage once, or keeps loading it (--watch); or checks its
+ * files (--validate); or prints the load history (--history).
+ */
+int main(int argc, char **argv)
+{
+	struct cmd c;
+	struct stage st;
+	struct pg pg;
+	int status;
+
+	util_init(argv[0]);
+	parse_options(argc, argv, &c);
+	if (c.history) {
+		if ((status = open_database(&pg, c.conninfo)) == EXIT_OK)
+			status = print_history(&pg, c.stage, c.since);
 		pg_release(&pg);
 		if (status == EXIT_OK)
 			close_stdout();
 		return status;
 	}
-	if (!quiet && isatty(STDERR_FILENO))
-		o.progress = show_progress;	/* cosmetics only */
-	if (stage_open(&st, argv[0], endpoint, region) < 0)
+	if (stage_open(&st, c.stage, c.endpoint, c.region) < 0)
 		diemsg(st.temporary ? EXIT_TEMPFAIL : EXIT_FAIL, "%s", st.err.buf);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (validate) {
-		status = validate_stage(&st);
-		stage_close(&st);
-		close_stdout();
-		return status;
-	}
-
-	metrics_init(&m, metrics_path, "snow-load");
-	started = now_monotonic();
-	if ((status = open_database(&pg, conninfo)) != EXIT_OK) {
-		metrics_write(&m, 0);
-		return status;
-	}
-	if (watching) {
-		watch_stage(&pg, &st, &o, purge, secs, &m);
-		status = EXIT_OK;
-	} else {
-		status = load_stage(&pg, &st, &o, purge, &t);
-		if (!quiet)
-			print_summary(&t, now_monotonic() - started);
-		add_to_metrics(&m, &t);
-		if (metrics_write(&m, status == EXIT_OK) < 0)
-			warnmsg("cannot write metrics '%s': %s", metrics_path,
-				strerror(errno));
-	}
-	pg_release(&pg);
+	status = c.validate ? validate_stage(&st) : run_loads(&c, &st);
 	stage_close(&st);
 	close_stdout();
 	return status;
