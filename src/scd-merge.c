@@ -138,14 +138,34 @@ static int merge_once(struct pg *pg, struct metrics *m)
 	return 0;
 }
 
-/* Waits up to secs for a NOTIFY, or a signal.  Returns 0 or -1. */
+/* Takes the NOTIFYs libpq has received; returns how many. */
+static int take_notifies(struct pg *pg)
+{
+	PGnotify *n;
+	int count = 0;
+
+	while ((n = PQnotifies(pg->conn))) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
+/*
+ * Waits up to secs for a NOTIFY, or a signal.  One that arrived during
+ * the last merge is already in libpq's queue: then it returns at once.
+ * Returns 0 or -1.
+ */
 static int wait_for_load(struct pg *pg, double secs)
 {
 	int fd = PQsocket(pg->conn);
 	struct timeval tv;
 	fd_set fds;
-	PGnotify *n;
 
+	if (!PQconsumeInput(pg->conn))
+		return pg_fail(pg, NULL, "lost the database connection");
+	if (take_notifies(pg) > 0)
+		return 0;
 	tv.tv_sec = (time_t)secs;
 	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
 	FD_ZERO(&fds);
@@ -157,8 +177,7 @@ static int wait_for_load(struct pg *pg, double secs)
 	}
 	if (!PQconsumeInput(pg->conn))
 		return pg_fail(pg, NULL, "lost the database connection");
-	while ((n = PQnotifies(pg->conn)))
-		PQfreemem(n);
+	take_notifies(pg);
 	return 0;
 }
 

@@ -354,7 +354,8 @@ BEGIN
        OR (excluded.update_timestamp <> '-infinity'
            AND c.update_timestamp <> excluded.update_timestamp);
 
-    UPDATE load_history h SET merged_at = now()
+    -- clock_timestamp(): about when the merge commits (bench/latency)
+    UPDATE load_history h SET merged_at = clock_timestamp()
     WHERE h.load_id = ANY (ids);
     UPDATE scd_state SET merged_until = greatest(merged_until,
         (SELECT max(ts) FROM scd_batch));
