@@ -104,14 +104,18 @@ void stage_close(struct stage *st)
 	memset(st, 0, sizeof(*st));
 }
 
-/* Staged files are *.csv whose own name does not start with a dot. */
+/*
+ * Staged files are *.csv whose own name does not start with a dot, and
+ * whose name is UTF-8 (it goes into text columns).
+ */
 static int is_staged_name(const char *name)
 {
 	const char *base = strrchr(name, '/');
-	size_t len = strlen(name);
+	size_t len = strlen(name), bad;
 
 	base = base ? base + 1 : name;
-	return base[0] != '.' && len > 4 && !strcmp(name + len - 4, ".csv");
+	return base[0] != '.' && len > 4 && !strcmp(name + len - 4, ".csv") &&
+	       csv_check_utf8(name, len, &bad) == 0;
 }
 
 static void list_add(struct stage_list *l, const char *name, const char *etag,

@@ -61,7 +61,7 @@ void stage_close(struct stage *st);
 
 /*
  * Lists the stage's files whose names end in ".csv" and do not start with
- * a dot (temporary names), sorted by name.  The caller releases out.
+ * a dot (temporary names), and are UTF-8, sorted by name (bytewise).  The caller releases out.
  */
 int stage_list(struct stage *st, struct stage_list *out);
 void stage_list_release(struct stage_list *l);
