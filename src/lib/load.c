@@ -875,8 +875,14 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		goto db_fail;
 
 	loader_init(&l, st, f, o, res->load_id);
-	if (pthread_create(&tid, NULL, read_file, &l) != 0)
-		die("cannot start a thread");
+	if ((errno = pthread_create(&tid, NULL, read_file, &l)) != 0) {
+		buf_setf(err, "cannot start a thread: %s", strerror(errno));
+		*temporary = 1;
+		loader_release(&l);
+		rollback(pg);
+		res->load_id = 0;
+		return -1;
+	}
 	sent = send_chunks(&l, pg);
 	pthread_join(tid, NULL);
 	res->rows_rejected = l.rows_rejected;
