@@ -18,6 +18,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -73,6 +74,7 @@ static struct {
 	int stopping;
 
 	long long files, bytes, failed_perm, failed_temp;
+	long long sent;			/* bytes acknowledged, parts included */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void usage(FILE *out)
@@ -159,6 +161,8 @@ static void finish_upload(struct upload *up)
 		printf("s3://%s/%s\n", g.bucket, up->key);
 		g.files++;
 		g.bytes += up->size;
+		if (!up->upload_id)
+			g.sent += up->size;
 	}
 	g.pending--;
 	pthread_cond_broadcast(&g.cond);
@@ -235,6 +239,7 @@ static void run_part(struct s3 *s3, struct task *t)
 	} else if (!failed) {
 		pthread_mutex_lock(&g.lock);
 		up->etags[t->part - 1] = buf_detach(&etag, NULL);
+		g.sent += len;
 		pthread_mutex_unlock(&g.lock);
 	}
 	if (t->data) {
@@ -355,12 +360,34 @@ static struct upload *new_upload(const char *path, const char *key, int spool)
 	return up;
 }
 
-/* Waits until every upload queued so far has finished. */
+/* Waits until every upload queued so far has finished, showing the
+ * progress twice a second when standard error is a terminal. */
 static void wait_idle(void)
 {
+	int tty = isatty(2), shown = 0;
+
 	pthread_mutex_lock(&g.lock);
-	while (g.pending > 0)
-		pthread_cond_wait(&g.cond, &g.lock);
+	while (g.pending > 0) {
+		struct timespec ts;
+
+		if (!tty) {
+			pthread_cond_wait(&g.cond, &g.lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&g.cond, &g.lock, &ts) != 0) {
+			fprintf(stderr, "\r%s: %lld files, %.1f MiB sent, %d in progress\033[K",
+				progname, g.files, g.sent / (double)MIB, g.pending);
+			shown = 1;
+		}
+	}
+	if (shown)
+		fputs("\r\033[K", stderr);
 	pthread_mutex_unlock(&g.lock);
 }
 
