@@ -69,14 +69,14 @@ hold "BEGIN;" "SELECT load_id FROM load_history FOR UPDATE;" "\\echo held"
 ok "a session holds the load_history rows" until_ok 20 printed held
 scd-merge 2>kill.err &
 pid=$!
-blocked() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%scd_merge()%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")" -gt 0 ]; }
+blocked() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%scd_merge()%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")" -gt 0 ]; }
 ok "the merge does its work and waits to record the offset" until_ok 30 blocked
 kill -9 $pid
 wait $pid 2>/dev/null
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%scd_merge()%' AND pid <> pg_backend_pid()" >/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%scd_merge()%' AND pid <> pg_backend_pid()" >/dev/null
 hold "ROLLBACK;"
 hold_end
-gone() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%scd_merge()%' AND pid <> pg_backend_pid()")" -eq 0 ]; }
+gone() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%scd_merge()%' AND pid <> pg_backend_pid()")" -eq 0 ]; }
 ok "its backend is gone" until_ok 20 gone
 is "$(q 'SELECT count(*) FROM load_history WHERE merged_at IS NOT NULL')" 0 \
 	"the killed merge committed no offset"
@@ -95,7 +95,7 @@ hold "SELECT pg_advisory_lock($lock_key);" "\\echo locked"
 ok "a session holds the merge lock" until_ok 20 printed locked
 scd-merge 2>run1.err & p1=$!
 scd-merge 2>run2.err & p2=$!
-waiting() { [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")" -eq 2 ]; }
+waiting() { [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")" -eq 2 ]; }
 ok "both runs wait for the lock" until_ok 20 waiting
 hold "SELECT pg_advisory_unlock($lock_key);"
 hold_end
@@ -110,7 +110,7 @@ is "$(cat actual)" "$(cat expect)" "and the tables equal the reference"
 # --watch: a NOTIFY wakes it long before its 60 s poll.
 scd-merge --watch 60 2>watch.err &
 watcher=$!
-listening() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%FROM scd_merge()%' AND state = 'idle'")" -gt 0 ]; }
+listening() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%FROM scd_merge()%' AND state = 'idle'")" -gt 0 ]; }
 ok "scd-merge --watch listens" until_ok 20 listening
 load_events "$PGDATABASE" 1000 6
 q "NOTIFY customertrack_loaded, '6'" >/dev/null
