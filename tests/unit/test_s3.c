@@ -222,6 +222,19 @@ static void test_put_sends_md5_and_payload_hash(void **state)
 	buf_release(&want);
 }
 
+static void test_session_token_is_signed(void **state)
+{
+	struct client *c = *state;
+	static const struct answer ok[] = { { 204, NULL, NULL } };
+
+	c->cfg.session_token = xstrdup("token/with+chars=");
+	script(ok, 1);
+	assert_int_equal(s3_delete_object(&c->s3, "bkt", "k"), 0);
+	assert_string_equal(request_header(0, "x-amz-security-token"), "token/with+chars=");
+	assert_non_null(strstr(request_header(0, "Authorization"),
+		"SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"));
+}
+
 static void test_put_rejects_wrong_etag(void **state)
 {
 	struct client *c = *state;
@@ -581,6 +594,7 @@ int main(void)
 {
 	const struct CMUnitTest net[] = {
 		cmocka_unit_test(test_put_sends_md5_and_payload_hash),
+		cmocka_unit_test(test_session_token_is_signed),
 		cmocka_unit_test(test_put_rejects_wrong_etag),
 		cmocka_unit_test(test_put_accepts_kms_etag),
 		cmocka_unit_test(test_retries_slowdown_then_succeeds),
