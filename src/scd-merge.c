@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -58,6 +59,17 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
+}
+
+/* Makes SIGINT and SIGTERM end --watch after the current merge. */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* Exits with the code a failure of pg deserves, after the metrics. */
@@ -181,6 +193,17 @@ static int wait_for_load(struct pg *pg, double secs)
 	return 0;
 }
 
+/* Sleeps for secs, or until a signal asks to stop. */
+static void pause_for(double secs)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	while (!stopping && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /* Connects, migrates and, for --watch, listens.  Returns 0 or -1. */
 static int open_database(struct pg *pg, const char *conninfo, int listen)
 {
@@ -197,12 +220,6 @@ static int open_database(struct pg *pg, const char *conninfo, int listen)
 static void watch(struct pg *pg, const char *conninfo, double secs,
 		  struct metrics *m)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	while (!stopping) {
 		if (!pg->conn && open_database(pg, conninfo, 1) < 0)
 			goto failed;
@@ -215,8 +232,7 @@ failed:
 		warnmsg("%s; retrying in %g s", pg->err.buf, secs);
 		m->errors++;
 		pg_release(pg);
-		if (!stopping)
-			usleep((useconds_t)(secs * 1e6));
+		pause_for(secs);
 	}
 }
 
@@ -368,8 +384,15 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 
 	metrics_init(&m, metrics_path, "scd-merge");
-	if (open_database(&pg, conninfo, watching) < 0)
-		die_pg(&pg, &m);
+	if (watching)
+		catch_signals();
+	if (open_database(&pg, conninfo, watching) < 0) {
+		if (!watching || !pg.temporary || columns)
+			die_pg(&pg, &m);
+		warnmsg("%s; retrying in %g s", pg.err.buf, secs);
+		pg_release(&pg);	/* watch() connects again */
+		pause_for(secs);
+	}
 	if (columns && set_history_columns(&pg, literal.buf) < 0)
 		die_pg(&pg, &m);
 	buf_release(&literal);
