@@ -178,4 +178,14 @@ is "$(q "SELECT first_name || ' ' || email || ' ' || street || ' ' || to_char(st
 is "$(q "SELECT email || ' ' || to_char(update_timestamp, 'HH24') FROM customer WHERE customer_id = 10")" \
 	"e@4 03" "customer has the latest values and its version's start"
 exits 0 "--verify passes with chosen history columns" scd-merge --verify
+
+# --watch outlives an unreachable database: it says so and retries.
+scd-merge --watch 0.1 --db "host=$tmp port=1 connect_timeout=1" 2>down.err &
+watcher=$!
+n=100
+while [ $n -gt 0 ] && [ "$(grep -c 'retrying in 0.1 s' down.err)" -lt 2 ]; do sleep 0.1; n=$((n - 1)); done
+ok "--watch retries an unreachable database" test "$(grep -c 'retrying in 0.1 s' down.err)" -ge 2
+kill -TERM $watcher
+wait $watcher
+is "$?" 0 "and ends with status 0 on SIGTERM"
 done_testing
