@@ -632,14 +632,48 @@ static long long parse_size(const char *s)
 	return *end ? -1 : v;
 }
 
-/* Splits the destination into the bucket and the key or prefix. */
-static int parse_destination(const char *url, char **bucket, char **key)
+/*
+ * Splits the destination (the last operand) into the bucket and the key
+ * or prefix, and checks that it suits the sources: a prefix ending in '/'
+ * for several files, a key for standard input.
+ */
+static int parse_destination(int argc, char **argv, int spool, char **bucket,
+			     char **prefix)
 {
-	if (s3_parse_url(url, bucket, key) < 0) {
+	const char *url = argv[argc - 1];
+	size_t len;
+
+	if (s3_parse_url(url, bucket, prefix) < 0) {
 		warnmsg("invalid destination '%s': expected s3://BUCKET/PREFIX/", url);
 		return -1;
 	}
+	len = strlen(*prefix);
+	if ((spool || argc > 2) && len && (*prefix)[len - 1] != '/') {
+		warnmsg("destination '%s' must end with '/' for several files", url);
+		return -1;
+	}
+	if (argc == 2 && !strcmp(argv[0], "-") && (!len || (*prefix)[len - 1] == '/')) {
+		warnmsg("destination '%s' must name a key for standard input", url);
+		return -1;
+	}
 	return 0;
+}
+
+/* Prints the summary line, writes the metrics, and returns the exit code. */
+static int report(struct metrics *m, const char *mfile, double t0)
+{
+	double secs = now_monotonic() - t0;
+	int code = g.failed_perm ? EXIT_FAIL : g.failed_temp ? EXIT_TEMPFAIL : EXIT_OK;
+
+	warnmsg("uploaded %lld file%s, %.1f MiB in %.2f s (%.1f MiB/s), %lld failed",
+		g.files, g.files == 1 ? "" : "s", g.bytes / (double)MIB, secs,
+		secs > 0 ? g.bytes / (double)MIB / secs : 0.0,
+		g.failed_perm + g.failed_temp);
+	m->files = g.files;
+	m->errors = g.failed_perm + g.failed_temp;
+	if (metrics_write(m, code == EXIT_OK) < 0)
+		warnmsg("cannot write '%s': %s", mfile, strerror(errno));
+	return code;
 }
 
 /* Starts the workers, runs the uploads, stops the workers. */
@@ -712,7 +746,7 @@ int main(int argc, char **argv)
 	char *bucket, *prefix;
 	struct buf err = BUF_INIT;
 	struct metrics m;
-	double t0 = now_monotonic(), secs;
+	double t0 = now_monotonic();
 
 	util_init(argv[0]);
 	g.part_size = 8 * MIB;
@@ -751,14 +785,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (parse_destination(argv[argc - 1], &bucket, &prefix) < 0)
+	if (parse_destination(argc, argv, spool != NULL, &bucket, &prefix) < 0)
 		return EXIT_USAGE;
-	if ((spool || argc > 2) && *prefix && prefix[strlen(prefix) - 1] != '/')
-		diemsg(EXIT_USAGE, "destination '%s' must end with '/' for several files",
-		       argv[argc - 1]);
-	if (argc == 2 && !strcmp(argv[0], "-") && (!*prefix || prefix[strlen(prefix) - 1] == '/'))
-		diemsg(EXIT_USAGE, "destination '%s' must name a key for standard input",
-		       argv[argc - 1]);
 	if (s3_config_load(&g.cfg, endpoint, region, &err) < 0)
 		diemsg(EXIT_FAIL, "%s", err.buf);
 	if (path_style)
@@ -767,24 +795,13 @@ int main(int argc, char **argv)
 		free(g.cfg.ca_bundle);
 		g.cfg.ca_bundle = xstrdup(ca);
 	}
-	if (timeout)
-		g.cfg.timeout = timeout;
+	g.cfg.timeout = timeout ? timeout : g.cfg.timeout;
 	g.jobs = (int)jobs;
 	g.bucket = bucket;
 	metrics_init(&m, mfile, "s3-put");
 
 	run(spool ? 0 : argc - 1, argv, spool, watch, prefix);
-
-	secs = now_monotonic() - t0;
-	warnmsg("uploaded %lld file%s, %.1f MiB in %.2f s (%.1f MiB/s), %lld failed",
-		g.files, g.files == 1 ? "" : "s", g.bytes / (double)MIB, secs,
-		secs > 0 ? g.bytes / (double)MIB / secs : 0.0,
-		g.failed_perm + g.failed_temp);
-	code = g.failed_perm ? EXIT_FAIL : g.failed_temp ? EXIT_TEMPFAIL : EXIT_OK;
-	m.files = g.files;
-	m.errors = g.failed_perm + g.failed_temp;
-	if (metrics_write(&m, code == EXIT_OK) < 0)
-		warnmsg("cannot write '%s': %s", mfile, strerror(errno));
+	code = report(&m, mfile, t0);
 	free(bucket);
 	free(prefix);
 	s3_config_release(&g.cfg);
