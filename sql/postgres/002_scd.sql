@@ -74,6 +74,26 @@ CREATE TABLE scd_state (
 );
 INSERT INTO scd_state DEFAULT VALUES;
 
+-- The end of scd_merge(): records the offset (the merged loads and the
+-- latest event time), restores the join settings, drops the batch.
+CREATE FUNCTION finish_merge(ids bigint[], hashjoin text, mergejoin text,
+                             general boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- clock_timestamp(): about when the merge commits (bench/latency)
+    UPDATE load_history h SET merged_at = clock_timestamp()
+    WHERE h.load_id = ANY (ids);
+    UPDATE scd_state SET merged_until = greatest(merged_until,
+        (SELECT max(ts) FROM scd_batch));
+    PERFORM set_config('enable_hashjoin', hashjoin, true),
+            set_config('enable_mergejoin', mergejoin, true);
+    DROP TABLE scd_batch, scd_key;
+    IF general THEN
+        DROP TABLE scd_seq, scd_step, scd_version;
+    END IF;
+END
+$$;
+
 -- Merges every row of the loads not yet merged, in one transaction with
 -- the offset.  Keys whose new events all come after their merged events
 -- continue from their current version; keys with a late event have their
@@ -92,6 +112,7 @@ DECLARE
     ids bigint[];
     hc text[];
     until timestamptz;
+    cnt bigint;
     h_first boolean; h_last boolean; h_email boolean; h_street boolean;
     h_city boolean; h_state boolean; h_country boolean;
     hashjoin text := current_setting('enable_hashjoin');
@@ -160,49 +181,95 @@ BEGIN
     SELECT count(*) INTO late_keys FROM scd_key WHERE late;
     ANALYZE scd_key (customer_id, n, late);
 
+    -- The batch is small beside the tables: probe them by index, never
+    -- scan them, so that the cost follows the batch.
+    PERFORM set_config('enable_hashjoin', 'off', true),
+            set_config('enable_mergejoin', 'off', true);
+
+    -- Most keys have one in-order event: compared with the key's row in
+    -- customer, it closes the current version (a delete, or a change of a
+    -- history column) and opens a new one (an upsert), or updates the
+    -- current version in place (a change of other columns), or nothing.
+    WITH s AS MATERIALIZED (
+        SELECT k.customer_id, k.ts, k.del, k.first_name, k.last_name,
+               k.email, k.street, k.city, k.state, k.country,
+               c.customer_id IS NOT NULL AS live, c.update_timestamp AS c_ts,
+               k.del OR (h_first AND k.first_name IS DISTINCT FROM c.first_name)
+               OR (h_last AND k.last_name IS DISTINCT FROM c.last_name)
+               OR (h_email AND k.email IS DISTINCT FROM c.email)
+               OR (h_street AND k.street IS DISTINCT FROM c.street)
+               OR (h_city AND k.city IS DISTINCT FROM c.city)
+               OR (h_state AND k.state IS DISTINCT FROM c.state)
+               OR (h_country AND k.country IS DISTINCT FROM c.country)
+               AS closes,
+               (k.first_name, k.last_name, k.email, k.street, k.city, k.state,
+                k.country)
+               IS DISTINCT FROM (c.first_name, c.last_name, c.email, c.street,
+                c.city, c.state, c.country) AS changed
+        FROM scd_key k
+        LEFT JOIN LATERAL (
+            SELECT * FROM customer c WHERE c.customer_id = k.customer_id
+            OFFSET 0) c ON true
+        WHERE k.n = 1 AND NOT k.late
+    ), closed AS (
+        UPDATE customer_history h
+        SET end_time = CASE WHEN s.closes THEN s.ts ELSE h.end_time END,
+            is_current = NOT s.closes,
+            first_name = CASE WHEN s.closes THEN h.first_name ELSE s.first_name END,
+            last_name = CASE WHEN s.closes THEN h.last_name ELSE s.last_name END,
+            email = CASE WHEN s.closes THEN h.email ELSE s.email END,
+            street = CASE WHEN s.closes THEN h.street ELSE s.street END,
+            city = CASE WHEN s.closes THEN h.city ELSE s.city END,
+            state = CASE WHEN s.closes THEN h.state ELSE s.state END,
+            country = CASE WHEN s.closes THEN h.country ELSE s.country END
+        FROM s
+        WHERE s.live AND (s.closes OR s.changed)
+          AND h.customer_id = s.customer_id AND h.is_current
+    ), opened AS (
+        INSERT INTO customer_history (customer_id, first_name, last_name,
+            email, street, city, state, country, start_time)
+        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
+               s.city, s.state, s.country, s.ts
+        FROM s WHERE NOT s.del AND (s.closes OR NOT s.live)
+        RETURNING 1
+    ), gone AS (
+        DELETE FROM customer c USING s
+        WHERE s.del AND s.live AND c.customer_id = s.customer_id
+        RETURNING 1
+    ), kept AS (
+        INSERT INTO customer AS c (customer_id, first_name, last_name, email,
+            street, city, state, country, update_timestamp)
+        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
+               s.city, s.state, s.country,
+               CASE WHEN s.closes OR NOT s.live THEN s.ts ELSE s.c_ts END
+        FROM s WHERE NOT s.del AND (s.changed OR NOT s.live)
+        ON CONFLICT (customer_id) DO UPDATE
+        SET first_name = excluded.first_name, last_name = excluded.last_name,
+            email = excluded.email, street = excluded.street,
+            city = excluded.city, state = excluded.state,
+            country = excluded.country,
+            update_timestamp = excluded.update_timestamp
+    )
+    SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM gone)
+    INTO versions, deleted;
+
+    IF NOT EXISTS (SELECT 1 FROM scd_key WHERE n > 1 OR late) THEN
+        PERFORM finish_merge(ids, hashjoin, mergejoin, false);
+        RETURN;
+    END IF;
+    PERFORM set_config('enable_hashjoin', hashjoin, true),
+            set_config('enable_mergejoin', mergejoin, true);
+
     -- scd_version: one row per group of a key's events that opens a
     -- version (or, gone, ends one with a delete); group 0 (init) is the
     -- current version an in-order key continues from.  end_time NULL:
     -- still open.  last: the key's final state.
-    --
-    -- Most keys have one in-order event: compare it with customer.
-    CREATE TEMP TABLE scd_version ON COMMIT DROP AS
-        WITH s AS (
-            SELECT k.*, c.customer_id IS NOT NULL AS live,
-                   c.first_name AS c_first_name, c.last_name AS c_last_name,
-                   c.email AS c_email, c.street AS c_street, c.city AS c_city,
-                   c.state AS c_state, c.country AS c_country,
-                   k.del OR (h_first AND k.first_name IS DISTINCT FROM c.first_name)
-                   OR (h_last AND k.last_name IS DISTINCT FROM c.last_name)
-                   OR (h_email AND k.email IS DISTINCT FROM c.email)
-                   OR (h_street AND k.street IS DISTINCT FROM c.street)
-                   OR (h_city AND k.city IS DISTINCT FROM c.city)
-                   OR (h_state AND k.state IS DISTINCT FROM c.state)
-                   OR (h_country AND k.country IS DISTINCT FROM c.country)
-                   AS closes
-            FROM scd_key k
-            LEFT JOIN LATERAL (
-                SELECT * FROM customer c WHERE c.customer_id = k.customer_id
-                OFFSET 0) c ON true
-            WHERE k.n = 1 AND NOT k.late
-        )
-        SELECT s.customer_id, 0::bigint AS grp, true AS init, false AS gone,
-               '-infinity'::timestamptz AS start_time,
-               CASE WHEN s.closes THEN s.ts END AS end_time,
-               NOT s.closes AS last,
-               CASE WHEN s.closes THEN s.c_first_name ELSE s.first_name END AS first_name,
-               CASE WHEN s.closes THEN s.c_last_name ELSE s.last_name END AS last_name,
-               CASE WHEN s.closes THEN s.c_email ELSE s.email END AS email,
-               CASE WHEN s.closes THEN s.c_street ELSE s.street END AS street,
-               CASE WHEN s.closes THEN s.c_city ELSE s.city END AS city,
-               CASE WHEN s.closes THEN s.c_state ELSE s.state END AS state,
-               CASE WHEN s.closes THEN s.c_country ELSE s.country END AS country
-        FROM s WHERE s.live
-        UNION ALL
-        SELECT s.customer_id, 1, false, s.del, s.ts, NULL, true,
-               s.first_name, s.last_name, s.email, s.street, s.city, s.state,
-               s.country
-        FROM s WHERE s.closes OR NOT s.live;
+    CREATE TEMP TABLE scd_version (
+        customer_id bigint, grp bigint, init boolean, gone boolean,
+        start_time timestamptz, end_time timestamptz, last boolean,
+        first_name text, last_name text, email text, street text, city text,
+        state text, country text
+    ) ON COMMIT DROP;
 
     -- Other keys: a sequence from the current state (the init row) with
     -- the new events, or for a late key all its events from nothing.
@@ -295,9 +362,6 @@ BEGIN
                  s.rn DESC, s.lid DESC
     ) g;
     ANALYZE scd_version (customer_id, init);
-
-    -- The batch is small beside the tables: probe them by index, never
-    -- scan them, so that the cost follows the batch.
     PERFORM set_config('enable_hashjoin', 'off', true),
             set_config('enable_mergejoin', 'off', true);
 
@@ -326,12 +390,14 @@ BEGIN
            coalesce(v.end_time, '9999-12-31 00:00:00+00'), v.end_time IS NULL
     FROM scd_version v
     WHERE NOT v.init AND NOT v.gone;
-    GET DIAGNOSTICS versions = ROW_COUNT;
+    GET DIAGNOSTICS cnt = ROW_COUNT;
+    versions := versions + cnt;
 
     -- customer: the last state of each key.
     DELETE FROM customer c USING scd_version v
     WHERE v.last AND v.gone AND c.customer_id = v.customer_id;
-    GET DIAGNOSTICS deleted = ROW_COUNT;
+    GET DIAGNOSTICS cnt = ROW_COUNT;
+    deleted := deleted + cnt;
 
     INSERT INTO customer AS c (customer_id, first_name, last_name, email,
         street, city, state, country, update_timestamp)
@@ -354,15 +420,7 @@ BEGIN
        OR (excluded.update_timestamp <> '-infinity'
            AND c.update_timestamp <> excluded.update_timestamp);
 
-    -- clock_timestamp(): about when the merge commits (bench/latency)
-    UPDATE load_history h SET merged_at = clock_timestamp()
-    WHERE h.load_id = ANY (ids);
-    UPDATE scd_state SET merged_until = greatest(merged_until,
-        (SELECT max(ts) FROM scd_batch));
-    PERFORM set_config('enable_hashjoin', hashjoin, true),
-            set_config('enable_mergejoin', mergejoin, true);
-
-    DROP TABLE scd_batch, scd_key, scd_seq, scd_step, scd_version;
+    PERFORM finish_merge(ids, hashjoin, mergejoin, true);
 END
 $$;
 
