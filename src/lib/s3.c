@@ -964,11 +964,45 @@ int s3_multipart_put_file(struct s3 *s3, const char *bucket, const char *key,
 	return perform_with_upload(s3, &req, part, upload_id);
 }
 
+/*
+ * Sets out to the ETag S3 gives a multipart object: the hex MD5 of the
+ * parts' binary MD5s, "-", the number of parts; or leaves it empty if a
+ * part's ETag is not an MD5.
+ */
+static void multipart_etag(struct buf *out, char *const *etags, int nparts)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char d[16];
+	unsigned int n;
+	int i, j;
+
+	buf_reset(out);
+	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	for (i = 0; i < nparts; i++) {
+		if (strlen(etags[i]) != 32 || strspn(etags[i], "0123456789abcdefABCDEF") != 32) {
+			EVP_MD_CTX_free(ctx);
+			return;
+		}
+		for (j = 0; j < 16; j++) {
+			unsigned int byte;
+
+			sscanf(etags[i] + 2 * j, "%2x", &byte);
+			d[j] = (unsigned char)byte;
+		}
+		EVP_DigestUpdate(ctx, d, 16);
+	}
+	EVP_DigestFinal_ex(ctx, d, &n);
+	EVP_MD_CTX_free(ctx);
+	buf_addhex(out, d, 16);
+	buf_addf(out, "-%d", nparts);
+}
+
 int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
 			  const char *upload_id, char *const *etags,
 			  int nparts, struct buf *etag_out)
 {
 	struct buf query = BUF_INIT, body = BUF_INIT, resp = BUF_INIT, err = BUF_INIT;
+	struct buf etag = BUF_INIT, want = BUF_INIT;
 	struct request req = { .method = "POST", .bucket = bucket, .key = key,
 			       .resp = &resp };
 	int i, ret;
@@ -983,20 +1017,29 @@ int s3_multipart_complete(struct s3 *s3, const char *bucket, const char *key,
 	req.body = body.buf;
 	req.len = body.len;
 	ret = perform(s3, &req);
-	if (ret == 0 && etag_out) {
-		if (s3xml_find(resp.buf, resp.len, "CompleteMultipartUploadResult/ETag",
-			       etag_out, &err) == 1) {
-			const char *e = etag_out->buf;
-			size_t n = etag_out->len;
+	if (ret == 0 && s3xml_find(resp.buf, resp.len, "CompleteMultipartUploadResult/ETag",
+				   &etag, &err) == 1) {
+		const char *e = etag.buf;
+		size_t n = etag.len;
 
-			if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
-				memmove(etag_out->buf, e + 1, n - 2);
-				buf_setlen(etag_out, n - 2);
-			}
-		} else {
-			buf_reset(etag_out);
+		if (n >= 2 && e[0] == '"' && e[n - 1] == '"') {
+			memmove(etag.buf, e + 1, n - 2);
+			buf_setlen(&etag, n - 2);
+		}
+		multipart_etag(&want, etags, nparts);
+		if (want.len && strchr(etag.buf, '-') && strcasecmp(etag.buf, want.buf)) {
+			buf_setf(&s3->err, "BadDigest: the ETag '%s' is not '%s', the MD5 "
+				 "of the parts' MD5s", etag.buf, want.buf);
+			s3->temporary = 0;
+			ret = -1;
 		}
 	}
+	if (etag_out) {
+		buf_reset(etag_out);
+		buf_add(etag_out, etag.buf, etag.len);
+	}
+	buf_release(&etag);
+	buf_release(&want);
 	buf_release(&query);
 	buf_release(&body);
 	buf_release(&resp);

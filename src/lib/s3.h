@@ -96,7 +96,8 @@ int s3_delete_object(struct s3 *s3, const char *bucket, const char *key);
  * (numbered from 1, at most 10,000, each but the last at least 5 MiB) is
  * sent with s3_multipart_put() (Content-MD5, ETag checked, retried on its
  * own), whose ETag (without quotes) goes into etag_out; then
- * s3_multipart_complete() with the parts' ETags in order, or
+ * s3_multipart_complete() with the parts' ETags in order (an ETag of S3's
+ * multipart form, "<md5 of the parts' md5s>-N", is checked), or
  * s3_multipart_abort() so that no parts are left behind.
  */
 int s3_multipart_create(struct s3 *s3, const char *bucket, const char *key,

@@ -325,6 +325,31 @@ static void test_error_in_200_complete_is_an_error(void **state)
 	buf_release(&etag);
 }
 
+static void test_complete_checks_multipart_etag(void **state)
+{
+	struct client *c = *state;
+	/* Parts "hello" and "world": S3's ETag is md5(md5(p1) md5(p2))-2. */
+	static const struct answer a[] = {
+		{ 200, NULL, "<CompleteMultipartUploadResult><ETag>\"065947336a2f2a95ba8899f3675c3be6-2\"</ETag>"
+			     "</CompleteMultipartUploadResult>" },
+		{ 200, NULL, "<CompleteMultipartUploadResult><ETag>\"00000000000000000000000000000000-2\"</ETag>"
+			     "</CompleteMultipartUploadResult>" },
+		{ 200, NULL, "<CompleteMultipartUploadResult><ETag>\"d41d8cd98f00b204e9800998ecf8427e\"</ETag>"
+			     "</CompleteMultipartUploadResult>" } };
+	char *etags[] = { "5d41402abc4b2a76b9719d911017c592", "7d793037a0760186574b0282f2f435e7" };
+	struct buf etag = BUF_INIT;
+
+	script(a, 3);
+	assert_int_equal(s3_multipart_complete(&c->s3, "bkt", "k", "u", etags, 2, &etag), 0);
+	assert_string_equal(etag.buf, "065947336a2f2a95ba8899f3675c3be6-2");
+	assert_int_equal(s3_multipart_complete(&c->s3, "bkt", "k", "u", etags, 2, &etag), -1);
+	assert_non_null(strstr(c->s3.err.buf, "BadDigest"));
+	assert_int_equal(c->s3.temporary, 0);
+	/* Not S3's form (another server's): not compared. */
+	assert_int_equal(s3_multipart_complete(&c->s3, "bkt", "k", "u", etags, 2, &etag), 0);
+	buf_release(&etag);
+}
+
 static void test_part_checks_md5(void **state)
 {
 	struct client *c = *state;
@@ -601,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_throttling_outlives_retries),
 		cmocka_unit_test(test_permanent_error_is_not_retried),
 		cmocka_unit_test(test_error_in_200_complete_is_an_error),
+		cmocka_unit_test(test_complete_checks_multipart_etag),
 		cmocka_unit_test(test_part_checks_md5),
 		cmocka_unit_test(test_list_follows_continuation_tokens),
 		cmocka_unit_test(test_list_rejects_garbage),
