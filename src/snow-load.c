@@ -38,7 +38,7 @@ static void usage(FILE *out)
 		"usage: snow-load [-q] [--db CONNINFO] [--on-error abort|skip_file|continue]\n"
 		"                 [--force] [--purge] [--watch [SECS]] [--metrics FILE]\n"
 		"                 [--endpoint URL] [--region REGION] STAGE\n"
-		"       snow-load --validate [--endpoint URL] [--region REGION] STAGE\n"
+		"       snow-load --validate [--endpoint URL] [--region REGION] STAGE | -\n"
 		"       snow-load [--db CONNINFO] --history [--since TIME] [STAGE]\n");
 	if (out != stdout)
 		return;
@@ -50,8 +50,8 @@ static void usage(FILE *out)
 		"                         the file as failed; continue: load the good rows\n"
 		"      --force            load files again even if loaded (duplicates rows)\n"
 		"      --purge            delete each staged file once it is loaded\n"
-		"      --validate         check every staged file, print each bad row, load\n"
-		"                         nothing (needs no database)\n"
+		"      --validate         check every staged file (or standard input: -),\n"
+		"                         print each bad row, load nothing (no database)\n"
 		"      --watch [SECS]     keep polling the stage every SECS (1)\n"
 		"      --history          print load_history, newest last\n"
 		"      --since TIME       with --history: from TIME (a time or an interval)\n"
@@ -107,12 +107,42 @@ static int validate_chunk(const char *data, size_t len, void *arg)
 	return csv_reader_feed(arg, data, len);
 }
 
+/* What --validate found. */
+struct checked {
+	long long files, rows, bad, bad_files;
+	double started;
+};
+
+/* Ends the check of a file: prints its own error, counts its rows. */
+static void end_check(struct csv_reader *r, const char *name, struct checked *c)
+{
+	if (r->err.len) {
+		printf("%s: %s\n", name, r->err.buf);
+		c->bad_files++;
+	}
+	c->files++;
+	c->rows += r->rows;
+	c->bad += r->bad;
+}
+
+/* Prints the summary of --validate; returns the exit status. */
+static int summarize_check(const struct checked *c, int status)
+{
+	if (status == EXIT_OK && (c->bad || c->bad_files))
+		status = EXIT_FAIL;
+	if (!quiet)
+		warnmsg("validated %lld file%s (%lld row%s) in %.2f s: %lld bad "
+			"row%s, %lld bad file%s", c->files, plural(c->files),
+			c->rows, plural(c->rows), now_monotonic() - c->started,
+			c->bad, plural(c->bad), c->bad_files, plural(c->bad_files));
+	return status;
+}
+
 /* Checks every staged file and prints each error; loads nothing. */
 static int validate_stage(struct stage *st)
 {
+	struct checked c = { 0, 0, 0, 0, now_monotonic() };
 	struct stage_list list;
-	long long rows = 0, bad = 0, bad_files = 0;
-	double started = now_monotonic();
 	size_t i;
 	int status = EXIT_OK;
 
@@ -134,23 +164,42 @@ static int validate_stage(struct stage *st)
 		}
 		if (ret == 0)
 			csv_reader_finish(&r);
-		if (r.err.len) {
-			printf("%s: %s\n", list.v[i].name, r.err.buf);
-			bad_files++;
-		}
-		rows += r.rows;
-		bad += r.bad;
+		end_check(&r, list.v[i].name, &c);
 		csv_reader_release(&r);
 	}
-	if (status == EXIT_OK && (bad || bad_files))
-		status = EXIT_FAIL;
-	if (!quiet)
-		warnmsg("validated %zu file%s (%lld row%s) in %.2f s: %lld bad "
-			"row%s, %lld bad file%s", i, plural((long long)i), rows,
-			plural(rows), now_monotonic() - started, bad, plural(bad),
-			bad_files, plural(bad_files));
 	stage_list_release(&list);
-	return status;
+	return summarize_check(&c, status);
+}
+
+/* Checks the CSV on standard input (--validate -), named "-". */
+static int validate_stdin(void)
+{
+	struct checked c = { 0, 0, 0, 0, now_monotonic() };
+	struct stage_file f = { "-", "", 0, 0 };
+	struct csv_reader r;
+	char *chunk = xmalloc(1 << 16);
+	ssize_t n;
+	int ret = 0, status = EXIT_OK;
+
+	csv_reader_init(&r, print_bad_row, &f);
+	while (ret == 0 && (n = read(STDIN_FILENO, chunk, 1 << 16)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			warnmsg("cannot read standard input: %s", strerror(errno));
+			status = EXIT_FAIL;
+			break;
+		}
+		ret = csv_reader_feed(&r, chunk, (size_t)n);
+	}
+	if (status == EXIT_OK) {
+		if (ret == 0)
+			csv_reader_finish(&r);
+		end_check(&r, f.name, &c);
+	}
+	csv_reader_release(&r);
+	free(chunk);
+	return summarize_check(&c, status);
 }
 
 /* Deletes a loaded file from the stage (--purge); a failure only warns. */
@@ -518,6 +567,11 @@ int main(int argc, char **argv)
 		pg_release(&pg);
 		if (status == EXIT_OK)
 			close_stdout();
+		return status;
+	}
+	if (c.validate && !strcmp(c.stage, "-")) {
+		status = validate_stdin();
+		close_stdout();
 		return status;
 	}
 	if (stage_open(&st, c.stage, c.endpoint, c.region) < 0)

@@ -135,6 +135,11 @@ is "$(cat "$tmp/.out")" \
 customer_2.csv:4: op 'X' is not I, U, D or empty" "and prints each of them on stdout"
 grep_err "validated 3 files \(6 rows\) in .*: 2 bad rows, 0 bad files" "with a summary on stderr"
 exits 0 "--validate of a good stage exits 0" env PGHOST="$tmp/none" snow-load --validate stage
+cat bad/customer_2.csv >stdin.csv
+exits 1 "--validate - reads standard input" sh -c 'snow-load --validate - <stdin.csv'
+is "$(cat "$tmp/.out")" \
+"-:3: update_timestamp '2026-11-22T01:00:00' is not an ISO 8601 time with a UTC offset
+-:4: op 'X' is not I, U, D or empty" "and names it '-'"
 
 # --purge deletes what was loaded, and what an earlier run loaded.
 mkdir purge
