@@ -77,6 +77,14 @@ static struct {
 	long long sent;			/* bytes acknowledged, parts included */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
+/* The signal (SIGINT, SIGTERM) that asked a run without --watch to stop. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -268,7 +276,13 @@ static long long part_size_for(long long size)
 static void run_file(struct s3 *s3, struct upload *up)
 {
 	struct stat st;
-	int fd = open(up->path, O_RDONLY | O_CLOEXEC), i;
+	int fd, i;
+
+	if (up->failed) {
+		finish_upload(up);
+		return;
+	}
+	fd = open(up->path, O_RDONLY | O_CLOEXEC);
 
 	up->fd = fd;
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -324,9 +338,14 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&g.lock);
 		if (!t)
 			break;
+		if (interrupted) {
+			pthread_mutex_lock(&g.lock);
+			fail_upload(t->up, "cannot upload", "interrupted", 1);
+			pthread_mutex_unlock(&g.lock);
+		}
 		if (t->part == 0 && t->data) {
 			t->up->size = t->len;
-			if (s3_put_object(&s3, g.bucket, t->up->key, t->data, t->len, NULL) < 0)
+			if (!t->up->failed && s3_put_object(&s3, g.bucket, t->up->key, t->data, t->len, NULL) < 0)
 				fail_upload(t->up, "PutObject", s3.err.buf, s3.temporary);
 			free(t->data);
 			pthread_mutex_lock(&g.lock);
@@ -399,7 +418,7 @@ static ssize_t read_full(int fd, char *p, size_t len)
 	while (got < len) {
 		ssize_t n = read(fd, p + got, len - got);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !interrupted)
 			continue;
 		if (n < 0)
 			return -1;
@@ -685,16 +704,27 @@ static void run(int argc, char **argv, const char *spool, int watch, char *prefi
 	sigset_t set;
 	int i;
 
+	/* Workers never see SIGINT or SIGTERM.  With --watch, run_spool()
+	 * reads them from a signalfd; otherwise on_signal() notes them here,
+	 * the uploads not yet begun fail, and multipart uploads are aborted. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (watch)
-		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (s3_init(&s3, &g.cfg) < 0)
 		die("%s", s3.err.buf);
 	for (i = 0; i < g.jobs; i++)
 		if ((errno = pthread_create(&threads[i], NULL, worker, NULL)))
 			die("cannot start a thread: %s", strerror(errno));
+	if (!watch) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
 	if (spool) {
 		if (run_spool(spool, prefix, watch) < 0)
 			g.failed_perm++;
@@ -802,6 +832,10 @@ int main(int argc, char **argv)
 
 	run(spool ? 0 : argc - 1, argv, spool, watch, prefix);
 	code = report(&m, mfile, t0);
+	if (interrupted) {
+		signal(interrupted, SIG_DFL);
+		raise(interrupted);
+	}
 	free(bucket);
 	free(prefix);
 	s3_config_release(&g.cfg);

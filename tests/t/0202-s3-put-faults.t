@@ -63,4 +63,22 @@ grep_err "AccessDenied" "the message names S3's error code"
 ok "the multipart upload is aborted" grep -Eq '^pass DELETE .*uploadId=' "$tmp/p4.port.log"
 is "$(keys denied/)" "" "no object is left"
 
+# SIGTERM in the middle of a multipart upload from a pipe: the upload is
+# aborted, nothing is left, and s3-put dies of the signal.
+proxy p5 none 1000000
+mkfifo fifo
+s3-put --endpoint "$proxy" --part-size 5M --jobs 1 - "s3://$bucket/cut/obj" <fifo >/dev/null 2>cut.err &
+pid=$!
+exec 3>fifo
+head -c 11000000 /dev/urandom >&3
+part2_sent() { grep -q '^pass PUT .*partNumber=2&' "$tmp/p5.port.log"; }
+i=0
+until part2_sent || [ $i -ge 150 ]; do i=$((i + 1)); sleep 0.1; done
+kill -TERM $pid
+wait $pid
+is "$?" 143 "s3-put dies of the SIGTERM it was sent"
+exec 3>&-
+ok "the interrupted multipart upload is aborted" grep -Eq '^pass DELETE .*uploadId=' "$tmp/p5.port.log"
+is "$(keys cut/)" "" "no object is left"
+
 done_testing
