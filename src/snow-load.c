@@ -284,6 +284,11 @@ static int load_stage(struct pg *pg, struct stage *st,
 			status = temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 			break;
 		}
+		if (res.vanished) {
+			warnmsg("'%s' is gone from the stage: %s", list.v[i].name,
+				err.buf);
+			continue;
+		}
 		if (report_file(&list.v[i], &res, t) != EXIT_OK)
 			status = EXIT_FAIL;
 		if (purge && res.status && strcmp(res.status, "failed"))

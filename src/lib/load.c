@@ -210,6 +210,7 @@ int stage_list(struct stage *st, struct stage_list *out)
 	}
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), by_name);
+	test_stop("list");
 	return 0;
 }
 
@@ -243,7 +244,8 @@ static int read_local(struct stage *st, const struct stage_file *f,
 	fd = open(path.buf, O_RDONLY);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		buf_setf(&st->err, "cannot open '%s': %s", path.buf, strerror(errno));
-		st->temporary = errno == ENOENT || errno == EIO;
+		st->temporary = errno == EIO;
+		st->vanished = errno == ENOENT;
 		if (fd >= 0)
 			close(fd);
 		buf_release(&path);
@@ -279,7 +281,7 @@ int stage_read(struct stage *st, const struct stage_file *f,
 	int ret;
 
 	buf_reset(&st->err);
-	st->temporary = 0;
+	st->temporary = st->vanished = 0;
 	if (!st->bucket)
 		return read_local(st, f, &c);
 	buf_addf(&key, "%s%s", st->prefix, f->name);
@@ -287,6 +289,7 @@ int stage_read(struct stage *st, const struct stage_file *f,
 	if (ret < 0 && !c.stopped) {
 		buf_setf(&st->err, "cannot get '%s': %s", key.buf, st->s3.err.buf);
 		st->temporary = st->s3.temporary;
+		st->vanished = st->s3.status == 404;
 	} else if (ret == 0 && strcmp(etag.buf, f->etag)) {
 		buf_setf(&st->err, "'%s' changed after it was listed", key.buf);
 		st->temporary = 1;
@@ -842,7 +845,7 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 
 	buf_reset(&res->first_error);
 	res->load_id = res->rows_loaded = res->rows_rejected = 0;
-	res->already = res->busy = res->duplicated = 0;
+	res->already = res->busy = res->duplicated = res->vanished = 0;
 	res->status = NULL;
 	*temporary = 0;
 	if (pg_exec(pg, "BEGIN") < 0)
@@ -897,7 +900,8 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		loader_release(&l);
 		rollback(pg);
 		res->load_id = 0;
-		return -1;
+		res->vanished = st->vanished;
+		return st->vanished ? 0 : -1;
 	}
 	if (l.file_failed) {
 		end_copy(pg, "the file was rejected");

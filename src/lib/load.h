@@ -27,6 +27,7 @@ struct stage {
 	struct s3 s3;
 	struct buf err;
 	int temporary;
+	int vanished;		/* the file was gone when it was read */
 };
 
 struct stage_file {
@@ -94,6 +95,7 @@ struct load_result {
 	int already;		/* skipped: loaded before, or by another run now */
 	int busy;		/* skipped: another run holds the file */
 	int duplicated;		/* forced over an earlier successful load */
+	int vanished;		/* skipped: gone from the stage since listed */
 };
 
 void load_result_init(struct load_result *res);
@@ -104,7 +106,8 @@ void load_result_release(struct load_result *res);
  * load_history row (and its load_errors rows under LOAD_CONTINUE), and
  * sends NOTIFY customertrack_loaded with the load_id when rows were
  * loaded.  A file with bad rows is recorded per o->on_error, which is
- * still a success of this call.  Returns 0 with res filled in, or -1
+ * still a success of this call, and so is a file gone from the stage
+ * since it was listed (res->vanished, err says so; nothing recorded).  Returns 0 with res filled in, or -1
  * when nothing could be recorded: err holds why and *temporary whether a
  * later run may succeed.
  */

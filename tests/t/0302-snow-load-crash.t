@@ -62,6 +62,19 @@ is "$(s3_rows)" 0 "killed while downloading: no row"
 exits 0 "the re-run succeeds" snow-load "s3://$bucket/in/"
 is "$(s3_rows)" 60000 "and loads every row once"
 
+# A file that goes away between the listing and its load is skipped.
+mkdir gone
+cp files/* gone/
+SNOW_LOAD_TEST_STOP=list snow-load gone 2>gone.err &
+pid=$!
+wait_until is_stopped $pid
+rm gone/customer_20261122000002.csv
+kill -CONT $pid
+wait $pid
+is "$?" 0 "a file gone since the listing is no failure"
+ok "it is named in a warning" grep -q "'customer_20261122000002.csv' is gone from the stage" gone.err
+is "$(rows_of gone):$(history_of gone)" "40000:2" "and the other files are loaded"
+
 # A kill at whatever moment a long COPY has reached.
 mkdir long
 gen-customers -q -n 400000 --seed 9 >long/customer_20261122000000.csv
