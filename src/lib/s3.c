@@ -883,10 +883,35 @@ int s3_put_object(struct s3 *s3, const char *bucket, const char *key,
 int s3_put_file(struct s3 *s3, const char *bucket, const char *key, int fd,
 		long long offset, size_t len, struct buf *etag_out)
 {
+	enum { SMALL = 1 << 20 };
 	struct request req = { .method = "PUT", .bucket = bucket, .key = key,
 			       .len = len, .md5 = 1, .etag = etag_out, .use_fd = 1,
 			       .fd = fd, .offset = offset };
 
+	/* A small file is read once, to hash and send from memory. */
+	if (len <= SMALL) {
+		char *data = xmalloc(len + 1);
+		size_t got = 0;
+		int ret;
+
+		while (got < len) {
+			ssize_t n = pread(fd, data + got, len - got, offset + got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				buf_setf(&s3->err, "cannot read: %s", n < 0 ? strerror(errno) :
+					 "the file shrank");
+				s3->temporary = 0;
+				free(data);
+				return -1;
+			}
+			got += n;
+		}
+		ret = s3_put_object(s3, bucket, key, data, len, etag_out);
+		free(data);
+		return ret;
+	}
 	return perform(s3, &req);
 }
 
