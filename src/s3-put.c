@@ -431,7 +431,7 @@ static ssize_t read_full(int fd, char *p, size_t len)
 
 /* Allocates a part buffer once fewer than jobs + 1 are held, and fills it
  * from standard input.  Returns the byte count (0 at end of input) or -1. */
-static ssize_t read_part(char **data)
+static ssize_t read_part(int fd, char **data)
 {
 	ssize_t n;
 
@@ -441,7 +441,7 @@ static ssize_t read_part(char **data)
 	g.buffers++;
 	pthread_mutex_unlock(&g.lock);
 	*data = xmalloc((size_t)g.part_size);
-	n = read_full(0, *data, (size_t)g.part_size);
+	n = read_full(fd, *data, (size_t)g.part_size);
 	if (n <= 0) {
 		free(*data);
 		*data = NULL;
@@ -468,19 +468,20 @@ static void queue_stdin_part(struct upload *up, int part, char *data, size_t len
 }
 
 /*
- * Uploads standard input to key: one PUT if it fits in a part, else a
- * multipart upload whose parts are read here and sent by the workers,
- * with at most jobs + 1 parts in memory.
+ * Uploads a stream (standard input, a pipe) to key: one PUT if it fits in
+ * a part, else a multipart upload whose parts are read here and sent by
+ * the workers, with at most jobs + 1 parts in memory.  path is NULL for
+ * standard input.
  */
-static void put_stdin(struct s3 *s3, const char *key)
+static void put_stream(struct s3 *s3, int fd, const char *path, const char *key)
 {
-	struct upload *up = new_upload(NULL, key, 0);
+	struct upload *up = new_upload(path, key, 0);
 	char *first, *data = NULL;
-	ssize_t n1 = read_part(&first), n = 0;
+	ssize_t n1 = read_part(fd, &first), n = 0;
 	int part = 1, last;
 
 	if (n1 == (ssize_t)g.part_size)
-		n = read_part(&data);
+		n = read_part(fd, &data);
 	if (n1 < 0 || n < 0) {
 		fail_upload(up, "cannot read", strerror(errno), 0);
 		free(first);
@@ -520,7 +521,7 @@ static void put_stdin(struct s3 *s3, const char *key)
 			pthread_mutex_unlock(&g.lock);
 			break;
 		}
-		n = read_part(&data);
+		n = read_part(fd, &data);
 		if (n <= 0) {
 			if (n < 0) {
 				pthread_mutex_lock(&g.lock);
@@ -695,11 +696,51 @@ static int report(struct metrics *m, const char *mfile, double t0)
 	return code;
 }
 
+/*
+ * Queues the regular files for the workers, then reads the others (pipes,
+ * devices: "s3-put <(cmd) ...") here, one after the other, as streams.
+ */
+static void put_files(struct s3 *s3, int argc, char **argv, const char *prefix)
+{
+	struct buf key = BUF_INIT;
+	struct stat st;
+	int i, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < argc; i++) {
+			const char *base = strrchr(argv[i], '/');
+			int stream = stat(argv[i], &st) == 0 && !S_ISREG(st.st_mode) &&
+				!S_ISDIR(st.st_mode);
+
+			if (stream != pass)
+				continue;
+			buf_setf(&key, "%s%s", prefix, base ? base + 1 : argv[i]);
+			if (argc == 1 && *prefix && prefix[strlen(prefix) - 1] != '/')
+				buf_setf(&key, "%s", prefix);
+			if (!stream) {
+				enqueue(new_task(new_upload(argv[i], key.buf, 0), 0, NULL, 0), 0);
+			} else {
+				int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+
+				if (fd < 0) {
+					struct upload *up = new_upload(argv[i], key.buf, 0);
+
+					fail_upload(up, "cannot open", strerror(errno), 0);
+					finish_upload(up);
+					continue;
+				}
+				put_stream(s3, fd, argv[i], key.buf);
+				close(fd);
+			}
+		}
+	}
+	buf_release(&key);
+}
+
 /* Starts the workers, runs the uploads, stops the workers. */
 static void run(int argc, char **argv, const char *spool, int watch, char *prefix)
 {
 	pthread_t *threads = xcalloc(g.jobs, sizeof(*threads));
-	struct buf key = BUF_INIT;
 	struct s3 s3;
 	sigset_t set;
 	int i;
@@ -729,16 +770,9 @@ static void run(int argc, char **argv, const char *spool, int watch, char *prefi
 		if (run_spool(spool, prefix, watch) < 0)
 			g.failed_perm++;
 	} else if (argc == 1 && !strcmp(argv[0], "-")) {
-		put_stdin(&s3, prefix);
+		put_stream(&s3, 0, NULL, prefix);
 	} else {
-		for (i = 0; i < argc; i++) {
-			const char *base = strrchr(argv[i], '/');
-
-			buf_setf(&key, "%s%s", prefix, base ? base + 1 : argv[i]);
-			if (argc == 1 && *prefix && prefix[strlen(prefix) - 1] != '/')
-				buf_setf(&key, "%s", prefix);
-			enqueue(new_task(new_upload(argv[i], key.buf, 0), 0, NULL, 0), 0);
-		}
+		put_files(&s3, argc, argv, prefix);
 	}
 	wait_idle();
 	pthread_mutex_lock(&g.lock);
@@ -748,7 +782,6 @@ static void run(int argc, char **argv, const char *spool, int watch, char *prefi
 	for (i = 0; i < g.jobs; i++)
 		pthread_join(threads[i], NULL);
 	s3_release(&s3);
-	buf_release(&key);
 	free(threads);
 }
 

@@ -58,6 +58,15 @@ exits 0 "a file of exactly one part goes in one PUT" s3-put --part-size 5M exact
 get file/exact exact.back
 ok "it reads back byte-identical" cmp exact exact.back
 
+# A named pipe is read as a stream, like standard input, in parts if long.
+mkfifo pipe
+head -c 7000000 big >pipe.expect
+cat pipe.expect >pipe &
+exits 0 "a named pipe is uploaded as a stream" s3-put --part-size 5M pipe "s3://$bucket/pipe/obj"
+wait
+get pipe/obj pipe.back
+ok "the piped object reads back byte-identical" cmp pipe.expect pipe.back
+
 # Many files in one run: 300 objects, all there.
 mkdir many
 i=0
