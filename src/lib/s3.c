@@ -373,11 +373,11 @@ static size_t on_read(char *out, size_t size, size_t n, void *data)
 	if (want > left)
 		want = left;
 	if (a->req->use_fd) {
-		ssize_t n = pread(a->req->fd, out, want, a->req->offset + a->sent);
+		ssize_t got = pread(a->req->fd, out, want, a->req->offset + a->sent);
 
-		if (n < 0 || (n == 0 && want > 0))
+		if (got < 0 || (got == 0 && want > 0))
 			return CURL_READFUNC_ABORT;
-		want = (size_t)n;
+		want = (size_t)got;
 	} else {
 		memcpy(out, (const char *)a->req->body + a->sent, want);
 	}

@@ -134,7 +134,7 @@ static int param_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-/* Appends s[0..len) decoded, then encoded for the canonical query. */
+/* Returns s[0..len) decoded, then encoded for the canonical query (caller frees). */
 static char *reencode(const char *s, size_t len)
 {
 	struct buf dec = BUF_INIT, enc = BUF_INIT;
