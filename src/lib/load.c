@@ -762,25 +762,37 @@ static char *query_value(struct pg *pg, const char *sql, int n,
 }
 
 /*
- * Takes the file's lock and looks at its history.  Returns 1 to load it,
- * 0 to skip it (res says why), -1 on a database error.
+ * Begins the transaction, takes the file's lock and looks at its history.
+ * Returns 1 to load it, 0 to skip it (res says why), -1 on a database
+ * error.
  */
 static int claim_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		      const struct load_options *o, struct load_result *res)
 {
 	struct buf key = BUF_INIT;
 	const char *params[3];
-	char *v;
+	char *v, *lit;
 	PGresult *q;
 	int locked;
 
+	/* BEGIN and the lock in one round trip: the key as a literal */
 	buf_addf(&key, "%s\n%s", st->url, f->name);
-	params[0] = key.buf;
-	v = query_value(pg, "SELECT pg_try_advisory_xact_lock(" STR(LOCK_CLASS)
-			", hashtext($1))", 1, params);
+	lit = PQescapeLiteral(pg->conn, key.buf, key.len);
 	buf_release(&key);
-	if (!v)
+	if (!lit)
+		return pg_fail(pg, NULL, NULL);
+	buf_addf(&key, "BEGIN; SELECT pg_try_advisory_xact_lock(" STR(LOCK_CLASS)
+		 ", hashtext(%s))", lit);
+	PQfreemem(lit);
+	q = PQexec(pg->conn, key.buf);
+	buf_release(&key);
+	if (PQresultStatus(q) != PGRES_TUPLES_OK) {
+		pg_fail(pg, q, NULL);
+		PQclear(q);
 		return -1;
+	}
+	v = xstrdup(PQgetvalue(q, 0, 0));
+	PQclear(q);
 	locked = v[0] == 't';
 	free(v);
 	if (!locked) {
@@ -817,19 +829,14 @@ static int record_outcome(struct pg *pg, struct load_result *res)
 	params[2] = loaded;
 	params[3] = rejected;
 	params[4] = res->first_error.len ? res->first_error.buf : NULL;
-	q = pg_query(pg, "UPDATE load_history SET status = $2, rows_loaded = $3,"
-		     " rows_rejected = $4, first_error = $5 WHERE load_id = $1",
-		     5, params);
+	q = pg_query(pg, "WITH u AS (UPDATE load_history SET status = $2,"
+		     " rows_loaded = $3, rows_rejected = $4, first_error = $5"
+		     " WHERE load_id = $1 RETURNING load_id, rows_loaded)"
+		     " SELECT pg_notify('customertrack_loaded', load_id::text)"
+		     " FROM u WHERE rows_loaded > 0", 5, params);
 	if (!q)
 		return -1;
 	PQclear(q);
-	if (res->rows_loaded > 0) {
-		q = pg_query(pg, "SELECT pg_notify('customertrack_loaded', $1)",
-			     1, params);
-		if (!q)
-			return -1;
-		PQclear(q);
-	}
 	return 0;
 }
 
@@ -848,9 +855,7 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 	res->already = res->busy = res->duplicated = res->vanished = 0;
 	res->status = NULL;
 	*temporary = 0;
-	if (pg_exec(pg, "BEGIN") < 0)
-		goto db_fail;
-	claimed = claim_file(pg, st, f, o, res);
+	claimed = claim_file(pg, st, f, o, res);	/* BEGINs */
 	if (claimed < 0)
 		goto db_fail;
 	if (!claimed) {
@@ -870,8 +875,7 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		goto db_fail;
 	res->load_id = atoll(id);
 	free(id);
-	if (pg_exec(pg, "SAVEPOINT copy") < 0 ||
-	    begin_copy(pg, "COPY customer_raw (customer_id, first_name, "
+	if (begin_copy(pg, "SAVEPOINT copy; COPY customer_raw (customer_id, first_name, "
 		       "last_name, email, street, city, state, country, "
 		       "update_timestamp, op, _file, _row, _load_id) "
 		       "FROM STDIN (FORMAT binary)") < 0)
