@@ -444,8 +444,8 @@ static void sort_batch(struct batch_row *v, size_t n)
 /*
  * Sends the batch in customer_id order: the server then updates the index
  * on (customer_id, update_timestamp) page after page instead of at
- * random, which takes it a fifth to a third less time.  The rows' order in the table means
- * nothing (_row keeps the line).
+ * random, which takes it a fifth to a third less time.  The rows' order
+ * in the table means nothing (_row keeps the line).
  */
 static int flush_batch(struct loader *l)
 {

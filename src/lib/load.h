@@ -107,9 +107,9 @@ void load_result_release(struct load_result *res);
  * sends NOTIFY customertrack_loaded with the load_id when rows were
  * loaded.  A file with bad rows is recorded per o->on_error, which is
  * still a success of this call, and so is a file gone from the stage
- * since it was listed (res->vanished, err says so; nothing recorded).  Returns 0 with res filled in, or -1
- * when nothing could be recorded: err holds why and *temporary whether a
- * later run may succeed.
+ * since it was listed (res->vanished, err says so; nothing recorded).
+ * Returns 0 with res filled in, or -1 when nothing could be recorded:
+ * err holds why and *temporary whether a later run may succeed.
  */
 int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 	      const struct load_options *o, struct load_result *res,
