@@ -668,15 +668,15 @@ static int parse_destination(int argc, char **argv, int spool, char **bucket,
 		return -1;
 	}
 	len = strlen(*prefix);
-	if ((spool || argc > 2) && len && (*prefix)[len - 1] != '/') {
+	if ((spool || argc > 2) && len && (*prefix)[len - 1] != '/')
 		warnmsg("destination '%s' must end with '/' for several files", url);
-		return -1;
-	}
-	if (argc == 2 && !strcmp(argv[0], "-") && (!len || (*prefix)[len - 1] == '/')) {
+	else if (argc == 2 && !strcmp(argv[0], "-") && (!len || (*prefix)[len - 1] == '/'))
 		warnmsg("destination '%s' must name a key for standard input", url);
-		return -1;
-	}
-	return 0;
+	else
+		return 0;
+	free(*bucket);
+	free(*prefix);
+	return -1;
 }
 
 /* Prints the summary line, writes the metrics, and returns the exit code. */

@@ -168,7 +168,8 @@ static void canonical_query(struct buf *out, const char *query)
 		}
 		p = *end ? end + 1 : end;
 	}
-	qsort(params, n, sizeof(*params), param_cmp);
+	if (n)
+		qsort(params, n, sizeof(*params), param_cmp);
 	for (i = 0; i < n; i++) {
 		buf_addf(out, "%s%s=%s", i ? "&" : "", params[i].name, params[i].value);
 		free(params[i].name);
