@@ -88,11 +88,11 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: s3-put [--endpoint URL] [--region REGION] [--jobs N] [--part-size SIZE]\n"
-		"              [--path-style] [--ca-bundle FILE] [--read-timeout SECS]\n"
-		"              [--metrics FILE] FILE... s3://BUCKET/PREFIX/\n"
+		"usage: s3-put [--endpoint url] [--region region] [--jobs n] [--part-size size]\n"
+		"              [--path-style] [--ca-bundle file] [--read-timeout secs]\n"
+		"              [--metrics file] file ... s3://BUCKET/PREFIX/\n"
 		"       s3-put [options] - s3://BUCKET/KEY\n"
-		"       s3-put [options] --spool DIR [--watch] [--done-dir DIR] s3://BUCKET/PREFIX/\n");
+		"       s3-put [options] --spool dir [--watch] [--done-dir dir] s3://BUCKET/PREFIX/\n");
 }
 
 /* Adds a task at the end of the queue, or at its front (parts of an
