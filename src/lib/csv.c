@@ -472,12 +472,14 @@ static void on_field(void *data, size_t len, void *arg)
 	buf_setlen(&r->fields, r->fields.len + len + 1);
 }
 
+static const char bare_cr[] =
+	"a CR alone ends the row (lines must end in LF or CRLF)";
+
 static void on_row(int c, void *arg)
 {
 	struct csv_reader *r = arg;
 
-	(void)c;
-	deliver(r, NULL);
+	deliver(r, c == '\r' && r->bare_cr ? bare_cr : NULL);
 	row_reset(r);
 }
 
@@ -507,8 +509,8 @@ static void parse_leniently(struct csv_reader *r, size_t end)
 	row_reset(r);
 }
 
-/* Parses in[start, end): whole lines, or the file's last bytes. */
-static void parse_piece(struct csv_reader *r, size_t start, size_t end)
+/* Parses in[start, end), a line or part of one; bare: it ends in a lone CR. */
+static void parse_range(struct csv_reader *r, size_t start, size_t end, int bare)
 {
 	size_t n;
 
@@ -517,6 +519,7 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 		r->row_line = r->line;
 	}
 	r->piece_end = end;
+	r->bare_cr = bare;
 	n = csv_parse(r->parser, r->in.buf + start, end - start,
 		      on_field, on_row, r);
 	if (n != end - start) {
@@ -530,8 +533,35 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 		parser_reset(r);
 		row_reset(r);
 	}
+	r->bare_cr = 0;
+	if (r->parser->pstate == 0)
+		r->row_start = end;
+}
+
+/*
+ * Parses in[start, end): whole lines, or the file's last bytes.  libcsv
+ * ends a row at a CR; one not followed by LF splits the piece there, so
+ * that a row it ends is known (and rejected: its line number would be
+ * shared).
+ */
+static void parse_piece(struct csv_reader *r, size_t start, size_t end)
+{
+	const char *cr;
+	size_t at = start;
+
+	while (!r->stopped &&
+	       (cr = memchr(r->in.buf + at, '\r', end - at)) &&
+	       (size_t)(cr - r->in.buf) + 1 < end) {
+		at = (size_t)(cr - r->in.buf) + 1;
+		if (r->in.buf[at] == '\n')
+			continue;
+		parse_range(r, start, at, 1);
+		start = at;
+	}
+	if (!r->stopped && start < end)
+		parse_range(r, start, end, 0);
 	r->fed = end;
-	if (end > start && r->in.buf[end - 1] == '\n')
+	if (end > 0 && r->in.buf[end - 1] == '\n')
 		r->line++;
 	if (r->parser->pstate == 0) {
 		r->row_start = end;

@@ -18,7 +18,8 @@
  * longer than CSV_FIELD_MAX, a field holds invalid UTF-8 or a NUL byte,
  * customer_id is not an integer in 1..2^63-1, update_timestamp is not an
  * ISO 8601 time with a UTC offset, op is not empty, I, U or D, its quotes
- * are malformed, or it is longer than CSV_ROW_MAX.
+ * are malformed, it is ended by a CR alone (not CRLF), or it is longer
+ * than CSV_ROW_MAX.
  */
 #ifndef CSV_H
 #define CSV_H
@@ -88,6 +89,7 @@ struct csv_reader {
 	int too_long;		/* 1 + index of the first oversized field */
 	int ncolumns;		/* from the header; 0 until it is read */
 	int skipping;		/* discarding up to the next line end */
+	int bare_cr;		/* the range being parsed ends in a lone CR */
 	int started;		/* the first bytes (and a BOM) were seen */
 	int stopped;		/* fn asked to stop, or the file failed */
 	long long rows;		/* data rows handed to fn */

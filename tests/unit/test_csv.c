@@ -191,6 +191,24 @@ static void quote_inside_an_unquoted_field_is_a_character(void **state)
 	buf_release(&s.out);
 }
 
+static void lone_cr_ends_a_row_that_is_rejected(void **state)
+{
+	struct seen s = { BUF_INIT, 0 };
+	const char *text = HEADER "1,a,b,c,d,e,f,g,2026-01-01T00:00:00Z,\r"
+		"2,a,b,c,d,e,f,g,2026-01-01T00:00:00Z,\n"
+		"3,\"x\ry\",b,c,d,e,f,g,2026-01-01T00:00:00Z,\r\n"
+		"4,a,b,c,d,e,f,g,2026-01-01T00:00:00Z,\r";
+
+	(void)state;
+	assert_int_equal(read_text(text, strlen(text), 5, &s, NULL), 0);
+	assert_string_equal(s.out.buf,
+		"2|a CR alone ends the row (lines must end in LF or CRLF)\n"
+		"2|2|820540800000000|a|b|c|d|e|f|g|2026-01-01T00:00:00Z|\\N\n"
+		"3|3|820540800000000|x\ry|b|c|d|e|f|g|2026-01-01T00:00:00Z|\\N\n"
+		"4|4|820540800000000|a|b|c|d|e|f|g|2026-01-01T00:00:00Z|\\N\n");
+	buf_release(&s.out);
+}
+
 static void big_field_is_rejected_and_reading_goes_on(void **state)
 {
 	struct seen s = { BUF_INIT, 0 };
@@ -292,6 +310,7 @@ int main(void)
 		cmocka_unit_test(header_without_op_is_accepted),
 		cmocka_unit_test(each_bad_row_has_a_reason),
 		cmocka_unit_test(quote_inside_an_unquoted_field_is_a_character),
+		cmocka_unit_test(lone_cr_ends_a_row_that_is_rejected),
 		cmocka_unit_test(big_field_is_rejected_and_reading_goes_on),
 		cmocka_unit_test(unbalanced_quote_is_one_bad_row),
 		cmocka_unit_test(callback_can_stop_the_reader),
