@@ -337,9 +337,13 @@ static void add_to_metrics(struct metrics *m, const struct tally *t)
 	m->errors += t->rows_rejected + t->files_failed;
 }
 
-/* Polls the stage every secs until a signal; temporary failures are retried. */
-static void watch_stage(struct pg *pg, struct stage *st, const struct load_options *o,
-			int purge, double secs, struct metrics *m)
+/*
+ * Polls the stage every secs until a signal; temporary failures are
+ * retried.  With --on-error abort, a failure ends the watch.  Returns the
+ * exit status.
+ */
+static int watch_stage(struct pg *pg, struct stage *st, const struct load_options *o,
+		       int purge, double secs, struct metrics *m)
 {
 	struct timespec ts;
 
@@ -353,6 +357,8 @@ static void watch_stage(struct pg *pg, struct stage *st, const struct load_optio
 		add_to_metrics(m, &t);
 		if (metrics_write(m, status == EXIT_OK) < 0)
 			warnmsg("cannot write metrics '%s': %s", m->path, strerror(errno));
+		if (o->on_error == LOAD_ABORT && status == EXIT_FAIL)
+			return EXIT_FAIL;
 		if (PQstatus(pg->conn) == CONNECTION_BAD)
 			PQreset(pg->conn);
 		ts.tv_sec = (time_t)secs;
@@ -360,6 +366,7 @@ static void watch_stage(struct pg *pg, struct stage *st, const struct load_optio
 		while (!stopping && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
+	return EXIT_OK;
 }
 
 /* Turns --since into a time: a timestamp, or an interval back from now. */
@@ -538,8 +545,7 @@ static int run_loads(const struct cmd *c, struct stage *st)
 		return status;
 	}
 	if (c->watching) {
-		watch_stage(&pg, st, &c->o, c->purge, c->secs, &m);
-		status = EXIT_OK;
+		status = watch_stage(&pg, st, &c->o, c->purge, c->secs, &m);
 	} else {
 		status = load_stage(&pg, st, &c->o, c->purge, &t);
 		if (!quiet)

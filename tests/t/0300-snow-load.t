@@ -200,4 +200,10 @@ kill -TERM $watcher
 wait $watcher
 is "$?" 0 "--watch exits 0 on SIGTERM"
 
+mkdir watch_abort
+{ printf '%s\n' "$H" 'x'; } >watch_abort/customer_1.csv
+exits 1 "--watch --on-error abort ends at a rejected file" \
+	snow-load --watch 0.1 --on-error abort watch_abort
+grep_err "'customer_1.csv' rejected: line 2: expected 10 fields, found 1" "and says why"
+
 done_testing
