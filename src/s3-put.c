@@ -812,6 +812,7 @@ int main(int argc, char **argv)
 	double t0 = now_monotonic();
 
 	util_init(argv[0]);
+	argv[0] = (char *)progname;	/* getopt's messages name the program alone */
 	g.part_size = 8 * MIB;
 	while ((c = getopt_long(argc, argv, "j:", longopts, NULL)) != -1) {
 		switch (c) {
