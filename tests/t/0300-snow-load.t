@@ -25,6 +25,12 @@ grep_err "^snow-load: cannot open stage 'nowhere': No such file" "and says which
 exits 75 "an unreachable database is a temporary failure" \
 	snow-load --db "host=$tmp/none" stage
 
+exits 75 "an unreachable S3 endpoint is a temporary failure" \
+	env AWS_MAX_ATTEMPTS=1 snow-load --endpoint http://127.0.0.1:1 "s3://$bucket/in/"
+grep_err "^snow-load: cannot list 's3://$bucket/in/'" "and says which stage"
+exits 1 "a malformed S3 stage is a permanent failure" snow-load s3:///in/
+grep_err "invalid stage 's3:///in/'" "with a clear message"
+
 cat >stage/customer_20261122010000.csv <<EOF
 $H
 1,Ann,Lee,ann@example.com,1 Main St,Oslo,,NO,2026-11-22T01:00:00Z,
