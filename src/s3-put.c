@@ -75,6 +75,7 @@ static struct {
 
 	long long files, bytes, failed_perm, failed_temp;
 	long long sent;			/* bytes acknowledged, parts included */
+	struct metrics *metrics;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* The signal (SIGINT, SIGTERM) that asked a run without --watch to stop. */
@@ -619,6 +620,11 @@ static int run_spool(const char *dir, const char *prefix, int watch)
 		fflush(stdout);
 		if (!watch)
 			return 0;
+		/* A long run keeps its metrics current after each round. */
+		g.metrics->files = g.files;
+		g.metrics->errors = g.failed_perm + g.failed_temp;
+		if (metrics_write(g.metrics, g.metrics->errors == 0) < 0)
+			warnmsg("cannot write '%s': %s", g.metrics->path, strerror(errno));
 		if (poll(fds, 2, RESCAN_SECS * 1000) < 0 && errno != EINTR)
 			return -1;
 		if (fds[1].revents)
@@ -863,6 +869,7 @@ int main(int argc, char **argv)
 	g.jobs = (int)jobs;
 	g.bucket = bucket;
 	metrics_init(&m, mfile, "s3-put");
+	g.metrics = &m;
 
 	run(spool ? 0 : argc - 1, argv, spool, watch, prefix);
 	code = report(&m, mfile, t0);

@@ -24,7 +24,7 @@ spool_empty() { [ -z "$(ls -A spool | grep -v '^\.')" ]; }
 
 mkdir spool
 printf 'old\n' >spool/customer_0.csv
-s3-put --spool spool --watch "s3://$bucket/w/" >watch.out 2>watch.err &
+s3-put --spool spool --watch --metrics watch.prom "s3://$bucket/w/" >watch.out 2>watch.err &
 pid=$!
 wait_for "--watch first uploads what the spool already holds" spool_empty
 printf 'one\n' >spool/.customer_1.csv.tmp
@@ -35,6 +35,8 @@ wait_for "a file written in the spool is uploaded once closed" spool_empty
 printf 'partial\n' >spool/.customer_3.csv.tmp
 is "$(keys w/)" "$(printf 'w/customer_0.csv\nw/customer_1.csv\nw/customer_2.csv')" \
 	"the three files are in S3, the temporary one is not"
+three_in_metrics() { grep -qx 'customertrack_files_total{program="s3-put"} 3' watch.prom; }
+wait_for "--watch keeps its metrics current while it runs" three_in_metrics
 kill -TERM $pid
 wait $pid
 is "$?" 0 "--watch exits 0 on SIGTERM"
