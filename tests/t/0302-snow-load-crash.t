@@ -88,7 +88,11 @@ if wait_until copying; then pass "the long load reaches COPY"; else fail "the lo
 kill -9 $pid
 wait $pid 2>/dev/null
 wait_until no_backend
-is "$(rows_of long):$(history_of long)" "0:0" "killed in COPY: nothing of the load remains"
+# (Should the COPY have ended just before the kill, all of it is there.)
+case $(rows_of long):$(history_of long) in
+0:0 | 400000:1) pass "killed in COPY: the load is all there or not at all" ;;
+*) fail "killed in COPY: the load is all there or not at all"; diag "$(rows_of long) rows" ;;
+esac
 exits 0 "the re-run succeeds" snow-load long
 is "$(rows_of long):$(dups_of long):$(history_of long)" "400000:0:1" "and loads every row once"
 
