@@ -125,4 +125,7 @@ is "$(keys profile/)" "profile/a.csv" "the object was uploaded with the profile'
 exits 1 "an unknown profile is an error" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$tmp/home" AWS_PROFILE=nope s3-put src/a.csv "s3://$bucket/x/"
 grep_err "profile 'nope' not found" "the message names the profile"
 
+# The big objects go, so that repeated runs do not fill the disk.
+for k in stdin/big file/big file/exact pipe/obj; do s3curl DELETE "/$bucket/$k" -o /dev/null; done
+
 done_testing

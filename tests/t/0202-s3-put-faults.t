@@ -81,4 +81,7 @@ exec 3>&-
 ok "the interrupted multipart upload is aborted" grep -Eq '^pass DELETE .*uploadId=' "$tmp/p5.port.log"
 is "$(keys cut/)" "" "no object is left"
 
+# The bucket's objects go, so that repeated runs do not fill the disk.
+$aws --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --quiet --recursive "s3://$bucket/" || true
+
 done_testing
