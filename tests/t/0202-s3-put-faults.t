@@ -3,7 +3,10 @@
 # 503 SlowDown and 500, stalls mid-body and cuts answers short: uploads
 # still complete, read back byte-identical with the AWS CLI, with no
 # duplicate or partial objects; retries that run out exit 75; a part
-# refused for good aborts its multipart upload and exits 1.
+# refused for good aborts its multipart upload and exits 1.  (s3rver does
+# not implement AbortMultipartUpload: it answers the DELETE ?uploadId= as
+# a DeleteObject and keeps the parts; so the abort is checked as a request
+# seen by the proxy.)
 . "${CT_TOP:-.}/tests/lib.sh"
 new_bucket
 aws=/usr/bin/aws
