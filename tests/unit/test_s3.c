@@ -350,6 +350,28 @@ static void test_complete_checks_multipart_etag(void **state)
 	buf_release(&etag);
 }
 
+static void test_create_and_abort_requests(void **state)
+{
+	struct client *c = *state;
+	static const struct answer a[] = {
+		{ 200, NULL, "<?xml version=\"1.0\"?><InitiateMultipartUploadResult>"
+			     "<Bucket>bkt</Bucket><Key>k</Key><UploadId>id+1/2</UploadId>"
+			     "</InitiateMultipartUploadResult>" },
+		{ 204, NULL, NULL },
+		{ 200, NULL, "<Nothing/>" } };
+	struct buf id = BUF_INIT;
+
+	script(a, 3);
+	assert_int_equal(s3_multipart_create(&c->s3, "bkt", "k", &id), 0);
+	assert_string_equal(id.buf, "id+1/2");
+	assert_non_null(strstr(srv.requests[0].buf, "POST /bkt/k?uploads= HTTP/1.1\r\n"));
+	assert_int_equal(s3_multipart_abort(&c->s3, "bkt", "k", id.buf), 0);
+	assert_non_null(strstr(srv.requests[1].buf, "DELETE /bkt/k?uploadId=id%2B1%2F2 HTTP/1.1\r\n"));
+	assert_int_equal(s3_multipart_create(&c->s3, "bkt", "k", &id), -1);
+	assert_non_null(strstr(c->s3.err.buf, "no UploadId"));
+	buf_release(&id);
+}
+
 static void test_part_checks_md5(void **state)
 {
 	struct client *c = *state;
@@ -627,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_permanent_error_is_not_retried),
 		cmocka_unit_test(test_error_in_200_complete_is_an_error),
 		cmocka_unit_test(test_complete_checks_multipart_etag),
+		cmocka_unit_test(test_create_and_abort_requests),
 		cmocka_unit_test(test_part_checks_md5),
 		cmocka_unit_test(test_list_follows_continuation_tokens),
 		cmocka_unit_test(test_list_rejects_garbage),
