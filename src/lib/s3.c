@@ -17,7 +17,7 @@
 #include "sigv4.h"
 #include "util.h"
 
-enum { DEFAULT_ATTEMPTS = 5, DEFAULT_TIMEOUT = 30 };
+enum { DEFAULT_ATTEMPTS = 5, DEFAULT_TIMEOUT = 30, SMALL_BODY = 64 << 10 };
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 20000
 
@@ -604,7 +604,12 @@ static int attempt_once(struct s3 *s3, const struct request *req, struct attempt
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
-	if (req->body || req->use_fd) {
+	if (req->body && req->len <= SMALL_BODY) {
+		/* Sent with the headers, in one write. */
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (req->body || req->use_fd) {
 		curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(curl, CURLOPT_READDATA, a);
