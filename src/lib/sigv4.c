@@ -112,7 +112,7 @@ static void canonical_uri(struct buf *out, const struct sigv4_request *req)
 	struct buf path = BUF_INIT;
 	const char *p = req->path && *req->path ? req->path : "/";
 
-	uri_decode(&path, p, strlen(p));
+	buf_adds(&path, p);
 	if (req->normalize_path)
 		normalize_path(&path);
 	if (path.len == 0 || path.buf[0] != '/')

@@ -18,8 +18,9 @@ struct sigv4_header {
 
 struct sigv4_request {
 	const char *method;		/* "GET", "PUT", ... */
-	const char *path;		/* decoded ("/my key"); "%XX" is decoded first */
-	const char *query;		/* without '?', NULL or "" for none */
+	const char *path;		/* decoded ("/my key", "/100%"), encoded here */
+	const char *query;		/* without '?', NULL or "" for none; each
+					   name and value is decoded, then encoded */
 	const struct sigv4_header *headers;
 	size_t nheaders;		/* every header given is signed */
 	const char *payload_hash;	/* hex SHA-256, or "UNSIGNED-PAYLOAD" */

@@ -36,6 +36,10 @@ grep_err "uploaded 3 files" "a summary line goes to stderr"
 get in/a.csv a.back && get "in/with%20space%2Bdollar%24.csv" sp.back
 ok "an object reads back byte-identical" cmp src/a.csv a.back
 ok "a key with a space, + and \$ reads back byte-identical" cmp "src/with space+dollar\$.csv" sp.back
+printf 'pct\n' >"src/100%41.csv"
+exits 0 "a key with a literal %41 uploads" s3-put "src/100%41.csv" "s3://$bucket/in/"
+get "in/100%2541.csv" pct.back
+ok "the key is taken literally, not decoded" cmp "src/100%41.csv" pct.back
 exits 0 "one file to a destination without a final / takes that key" s3-put src/b.csv "s3://$bucket/exact/name.csv"
 is "$(keys exact/)" "exact/name.csv" "the object has exactly the given key"
 

@@ -362,6 +362,18 @@ static void test_s3_keeps_double_slashes(void **state)
 	buf_release(&creq);
 }
 
+static void test_path_is_encoded_once(void **state)
+{
+	struct sigv4_header h[] = { { "Host", "b.s3.amazonaws.com" } };
+	struct sigv4_request r = { "PUT", "/100%41 x.csv", NULL, h, 1, "UNSIGNED-PAYLOAD", 0 };
+	struct buf creq = BUF_INIT;
+
+	(void)state;
+	sigv4_canonical_request(&creq, NULL, &r);
+	assert_non_null(strstr(creq.buf, "\n/100%2541%20x.csv\n"));
+	buf_release(&creq);
+}
+
 int main(void)
 {
 	struct buf dir = BUF_INIT;
@@ -374,7 +386,7 @@ int main(void)
 	buf_setf(&dir, "%s/tests/data/sigv4-s3", top());
 	find_cases(dir.buf, 1);
 	qsort(cases, ncases, sizeof(*cases), by_name);
-	tests = xcalloc(ncases + 2, sizeof(*tests));
+	tests = xcalloc(ncases + 3, sizeof(*tests));
 	for (i = 0; i < ncases; i++) {
 		tests[n].name = strcmp(cases[i].name, INCONSISTENT) ? cases[i].name :
 			INCONSISTENT " (known-inconsistent .creq, see NOTICE)";
@@ -383,6 +395,8 @@ int main(void)
 		n++;
 	}
 	tests[n++] = (struct CMUnitTest){ "uri_encode", test_uri_encode, NULL, NULL, NULL };
+	tests[n++] = (struct CMUnitTest){ "path_is_encoded_once",
+					  test_path_is_encoded_once, NULL, NULL, NULL };
 	tests[n++] = (struct CMUnitTest){ "s3_keeps_double_slashes",
 					  test_s3_keeps_double_slashes, NULL, NULL, NULL };
 	if (ncases != 37) {
