@@ -121,3 +121,8 @@ server.listen(0, '127.0.0.1', () => {
   fs.renameSync(portFile + '.tmp', portFile);
 });
 process.on('SIGTERM', () => process.exit(0));
+// Never outlive the test that started it.
+const parent = process.ppid;
+setInterval(() => {
+  try { process.kill(parent, 0); } catch (e) { process.exit(0); }
+}, 1000).unref();
