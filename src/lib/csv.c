@@ -346,6 +346,7 @@ void csv_reader_init(struct csv_reader *r, csv_row_fn fn, void *arg)
 	r->line = 1;
 	r->row_line = 1;
 	buf_init(&r->in, 0);
+	r->base = r->in.buf;
 	buf_init(&r->fields, 0);
 	buf_init(&r->reason, 0);
 	buf_init(&r->err, 0);
@@ -395,7 +396,7 @@ static void check_header(struct csv_reader *r)
 static void deliver(struct csv_reader *r, const char *error)
 {
 	struct csv_row row;
-	const char *raw = r->in.buf + r->row_start;
+	const char *raw = r->base + r->row_start;
 	size_t raw_len = r->piece_end - r->row_start;
 	int i;
 
@@ -492,11 +493,11 @@ static const char malformed[] = "malformed quotes (text after a closing quote)";
 static void parse_leniently(struct csv_reader *r, size_t end)
 {
 	struct csv_parser p;
-	int last = end == r->row_start || r->in.buf[end - 1] != '\n';
+	int last = end == r->row_start || r->base[end - 1] != '\n';
 
 	row_reset(r);
 	csv_init(&p, LENIENT_OPTIONS);
-	csv_parse(&p, r->in.buf + r->row_start, end - r->row_start,
+	csv_parse(&p, r->base + r->row_start, end - r->row_start,
 		  on_field, on_row, r);
 	/* the file's last line may end without a line end */
 	if (last && !(p.pstate == FIELD_BEGUN && p.quoted))
@@ -520,7 +521,7 @@ static void parse_range(struct csv_reader *r, size_t start, size_t end, int bare
 	}
 	r->piece_end = end;
 	r->bare_cr = bare;
-	n = csv_parse(r->parser, r->in.buf + start, end - start,
+	n = csv_parse(r->parser, r->base + start, end - start,
 		      on_field, on_row, r);
 	if (n != end - start) {
 		if (csv_error(r->parser) == CSV_EPARSE) {
@@ -550,10 +551,10 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 	size_t at = start;
 
 	while (!r->stopped &&
-	       (cr = memchr(r->in.buf + at, '\r', end - at)) &&
-	       (size_t)(cr - r->in.buf) + 1 < end) {
-		at = (size_t)(cr - r->in.buf) + 1;
-		if (r->in.buf[at] == '\n')
+	       (cr = memchr(r->base + at, '\r', end - at)) &&
+	       (size_t)(cr - r->base) + 1 < end) {
+		at = (size_t)(cr - r->base) + 1;
+		if (r->base[at] == '\n')
 			continue;
 		parse_range(r, start, at, 1);
 		start = at;
@@ -561,7 +562,7 @@ static void parse_piece(struct csv_reader *r, size_t start, size_t end)
 	if (!r->stopped && start < end)
 		parse_range(r, start, end, 0);
 	r->fed = end;
-	if (end > 0 && r->in.buf[end - 1] == '\n')
+	if (end > 0 && r->base[end - 1] == '\n')
 		r->line++;
 	if (r->parser->pstate == 0) {
 		r->row_start = end;
@@ -580,23 +581,67 @@ static void compact(struct csv_reader *r)
 	r->row_start = 0;
 }
 
-int csv_reader_feed(struct csv_reader *r, const void *data, size_t len)
+/* Parses the complete lines of base[fed, base_len).  Returns 0 or -1. */
+static int parse_lines(struct csv_reader *r)
 {
 	const char *nl;
+
+	while (!r->stopped &&
+	       (nl = memchr(r->base + r->fed, '\n', r->base_len - r->fed)))
+		parse_piece(r, r->fed, (size_t)(nl + 1 - r->base));
+	return r->stopped ? -1 : 0;
+}
+
+/*
+ * Keeps what follows the last complete line, from the open row's start,
+ * in in (where the next bytes will complete it), or rejects the row if it
+ * has grown too long.  Returns 0 or -1.
+ */
+static int keep_rest(struct csv_reader *r)
+{
+	size_t rest = r->base_len - r->row_start;
+
+	if (rest > CSV_ROW_MAX) {
+		r->piece_end = r->base_len;
+		deliver(r, "row is longer than " ROW_MAX_TEXT " bytes (an unbalanced quote?)");
+		parser_reset(r);
+		row_reset(r);
+		buf_reset(&r->in);
+		r->fed = r->row_start = 0;
+		r->skipping = 1;
+	} else if (r->base == r->in.buf) {
+		compact(r);
+	} else {
+		buf_add(&r->in, r->base + r->row_start, rest);
+		r->fed -= r->row_start;
+		r->row_start = 0;
+	}
+	r->base = r->in.buf;
+	r->base_len = r->in.len;
+	return r->stopped ? -1 : 0;
+}
+
+/*
+ * Bytes go through in only while a line is incomplete (or the BOM not yet
+ * known); whole lines are parsed where the caller has them.
+ */
+int csv_reader_feed(struct csv_reader *r, const void *data, size_t len)
+{
+	const char *p = data, *nl;
 
 	if (r->stopped)
 		return -1;
 	if (r->skipping) {
-		nl = memchr(data, '\n', len);
+		nl = memchr(p, '\n', len);
 		if (!nl)
 			return 0;
 		r->skipping = 0;
 		r->line++;
-		len -= nl + 1 - (const char *)data;
-		data = nl + 1;
+		len -= (size_t)(nl + 1 - p);
+		p = nl + 1;
 	}
-	buf_add(&r->in, data, len);
 	if (!r->started) {
+		buf_add(&r->in, p, len);
 		if (r->in.len < 3 && !memchr(r->in.buf, '\n', r->in.len))
 			return 0;
 		r->started = 1;
@@ -604,24 +649,36 @@ int csv_reader_feed(struct csv_reader *r, const void *data, size_t len)
 			memmove(r->in.buf, r->in.buf + 3, r->in.len - 3);
 			buf_setlen(&r->in, r->in.len - 3);
 		}
+		r->base = r->in.buf;
+		r->base_len = r->in.len;
+		return parse_lines(r) < 0 ? -1 : keep_rest(r);
 	}
-	while (!r->stopped &&
-	       (nl = memchr(r->in.buf + r->fed, '\n', r->in.len - r->fed)))
-		parse_piece(r, r->fed, nl + 1 - r->in.buf);
-	if (r->stopped)
+	while (r->in.len && len) {	/* complete what in holds, line by line */
+		size_t n;
+
+		nl = memchr(p, '\n', len);
+		n = nl ? (size_t)(nl + 1 - p) : len;
+		buf_add(&r->in, p, n);
+		p += n;
+		len -= n;
+		r->base = r->in.buf;
+		r->base_len = r->in.len;
+		if (parse_lines(r) < 0 || keep_rest(r) < 0)
+			return -1;
+		if (r->skipping)
+			return csv_reader_feed(r, p, len);
+	}
+	if (!len)
+		return 0;
+	r->base = p;
+	r->base_len = len;
+	r->fed = r->row_start = 0;
+	if (parse_lines(r) < 0) {
+		r->base = r->in.buf;
+		r->base_len = r->in.len;
 		return -1;
-	if (r->in.len - r->row_start > CSV_ROW_MAX) {
-		r->piece_end = r->in.len;
-		deliver(r, "row is longer than " ROW_MAX_TEXT " bytes (an unbalanced quote?)");
-		parser_reset(r);
-		row_reset(r);
-		buf_reset(&r->in);
-		r->fed = r->row_start = 0;
-		r->skipping = 1;
-		return r->stopped ? -1 : 0;
 	}
-	compact(r);
-	return 0;
+	return keep_rest(r);
 }
 
 int csv_reader_finish(struct csv_reader *r)
@@ -629,6 +686,8 @@ int csv_reader_finish(struct csv_reader *r)
 	if (r->stopped)
 		return -1;
 	r->started = 1;
+	r->base = r->in.buf;
+	r->base_len = r->in.len;
 	if (!r->skipping) {
 		if (r->fed < r->in.len)
 			parse_piece(r, r->fed, r->in.len);

@@ -76,9 +76,11 @@ struct csv_reader {
 	struct csv_parser *parser;
 	csv_row_fn fn;
 	void *arg;
-	struct buf in;		/* unparsed bytes, from the open row's start */
-	size_t fed;		/* bytes of in already given to libcsv */
-	size_t row_start;	/* where the open row starts in in */
+	struct buf in;		/* an incomplete line, from the open row's start */
+	const char *base;	/* what is being parsed: in.buf or the caller's */
+	size_t base_len;
+	size_t fed;		/* bytes of base already given to libcsv */
+	size_t row_start;	/* where the open row starts in base */
 	size_t piece_end;	/* the end of the piece being parsed */
 	long long line;		/* the line that begins at in.buf + fed */
 	long long row_line;

@@ -95,6 +95,11 @@ static void any_piece_size_gives_the_same_rows(void **state)
 		assert_string_equal(s.out.buf, whole.out.buf);
 		buf_release(&s.out);
 	}
+	for (step = 100; step < strlen(text); step += 7) {
+		assert_int_equal(read_text(text, strlen(text), step, &s, NULL), 0);
+		assert_string_equal(s.out.buf, whole.out.buf);
+		buf_release(&s.out);
+	}
 	buf_release(&whole.out);
 }
 
