@@ -214,7 +214,8 @@ static int open_database(struct pg *pg, const char *conninfo, int listen)
 
 /*
  * Merges on every NOTIFY from snow-load, and every secs seconds in case
- * one is missed, until a signal.  A temporary failure is reported and
+ * one is missed, until a signal; the metrics file is rewritten after each
+ * merge, with the totals of the whole run.  A temporary failure is reported and
  * retried after secs; a permanent one ends the program.
  */
 static void watch(struct pg *pg, const char *conninfo, double secs,
@@ -223,7 +224,11 @@ static void watch(struct pg *pg, const char *conninfo, double secs,
 	while (!stopping) {
 		if (!pg->conn && open_database(pg, conninfo, 1) < 0)
 			goto failed;
-		if (merge_once(pg, m) < 0 || wait_for_load(pg, secs) < 0)
+		if (merge_once(pg, m) < 0)
+			goto failed;
+		if (m->path && metrics_write(m, 1) < 0)
+			warnmsg("cannot write '%s': %s", m->path, strerror(errno));
+		if (wait_for_load(pg, secs) < 0)
 			goto failed;
 		continue;
 failed:

@@ -108,7 +108,7 @@ dump "$PGDATABASE" >actual
 is "$(cat actual)" "$(cat expect)" "and the tables equal the reference"
 
 # --watch: a NOTIFY wakes it long before its 60 s poll.
-scd-merge --watch 60 2>watch.err &
+scd-merge --watch 60 --metrics watch.prom 2>watch.err &
 watcher=$!
 listening() { [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%FROM scd_merge()%' AND state = 'idle'")" -gt 0 ]; }
 ok "scd-merge --watch listens" until_ok 20 listening
@@ -116,6 +116,8 @@ load_events "$PGDATABASE" 1000 6
 q "NOTIFY customertrack_loaded, '6'" >/dev/null
 all_merged() { [ "$(q 'SELECT count(*) FROM load_history WHERE merged_at IS NULL')" -eq 0 ]; }
 ok "--watch merges a load on its NOTIFY" until_ok 10 all_merged
+counted() { grep -q '^customertrack_rows_total{program="scd-merge"} 1000$' watch.prom; }
+ok "--watch writes its metrics after each merge" until_ok 10 counted
 kill -TERM $watcher
 wait $watcher
 is "$?" 0 "--watch ends with status 0 on SIGTERM"
