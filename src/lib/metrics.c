@@ -51,12 +51,13 @@ int metrics_write(struct metrics *m, int success)
 {
 	struct buf b = BUF_INIT, tmp = BUF_INIT;
 	double now = (double)time(NULL);
-	double last_success = success ? now : previous_success(m->path);
+	double last_success;
 	FILE *f;
 	int ok;
 
 	if (!m->path)
 		return 0;
+	last_success = success ? now : previous_success(m->path);
 	add_metric(&b, "customertrack_rows_total", "counter",
 		   "Rows handled by the last run.", m->program, (double)m->rows);
 	add_metric(&b, "customertrack_files_total", "counter",
