@@ -332,6 +332,7 @@ int main(int argc, char **argv)
 	double secs;
 
 	util_init(argv[0]);
+	argv[0] = (char *)progname;	/* getopt's messages name the program alone */
 	while ((c = getopt_long(argc, argv, "hn:o:qV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
