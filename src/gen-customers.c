@@ -71,6 +71,8 @@ struct out {
 	int64_t file_start;	/* event time of the file's first row */
 	long long file_rows;	/* rows in the current file */
 	long long files;	/* files completed */
+	char last_stamp[32];	/* the second of the last file's name */
+	int last_n;		/* and its suffix: a name is never used twice */
 	char *buf;
 	size_t len;
 };
@@ -138,7 +140,10 @@ static void file_open(struct out *o, int64_t us)
 }
 
 /* Completes the current file: its bytes on disk, then its final name
- * (with _1, _2, ... when the name is taken), which never replaces a file. */
+ * (with _1, _2, ... when the name is taken), which never replaces a file.
+ * A name this run used is never used again, even once a consumer such as
+ * s3-put --spool has removed the file: a second upload under the same key
+ * would overwrite the first. */
 static void file_close(struct out *o)
 {
 	char stamp[32], name[4200];
@@ -151,7 +156,8 @@ static void file_close(struct out *o)
 		fail(o, "cannot write '%s': %s", o->tmp, strerror(errno));
 	o->fd = -1;
 	file_stamp(stamp, sizeof(stamp), o->file_start);
-	for (n = 0;; n++) {
+	n = strcmp(stamp, o->last_stamp) ? 0 : o->last_n + 1;
+	for (;; n++) {
 		if (n)
 			snprintf(name, sizeof(name), "%s/customer_%s_%d.csv", o->dir, stamp, n);
 		else
@@ -169,6 +175,8 @@ static void file_close(struct out *o)
 	}
 	unlink(o->tmp);
 done:
+	memcpy(o->last_stamp, stamp, sizeof(stamp));
+	o->last_n = n;
 	o->tmp[0] = '\0';
 	o->files++;
 }
