@@ -118,7 +118,7 @@ common = [k for k, _ in collections.Counter(new_first).most_common(10)]
 check("the ten commonest first names are in the census top 20 of their sex", set(common) <= top20, common)
 print("\n".join(out))
 PY
-python3 check.py events.csv "$top/tests/data/names" >check.out 2>&1 || echo "not ok - check.py failed: $(tail -n 3 check.out)" >>check.out
+python3 check.py events.csv "$top/data/names" >check.out 2>&1 || echo "not ok - check.py failed: $(tail -n 3 check.out)" >>check.out
 while IFS= read -r line; do
 	case $line in
 	"ok - "*) pass "${line#ok - }" ;;
