@@ -74,22 +74,47 @@ CREATE TABLE scd_state (
 );
 INSERT INTO scd_state DEFAULT VALUES;
 
+-- The valid events of the loads ids, in no order; a delete's other fields
+-- are ignored (NULL).  A plain SQL function, inlined where it is used.
+CREATE FUNCTION scd_events(ids bigint[])
+RETURNS TABLE (customer_id bigint, ts timestamptz, f text, rn bigint,
+               lid bigint, del boolean, first_name text, last_name text,
+               email text, street text, city text, state text, country text)
+LANGUAGE sql STABLE AS $$
+    SELECT r.customer_id, r.update_timestamp, r._file, r._row, r._load_id,
+           r.del,
+           CASE WHEN NOT r.del THEN r.first_name END,
+           CASE WHEN NOT r.del THEN r.last_name END,
+           CASE WHEN NOT r.del THEN r.email END,
+           CASE WHEN NOT r.del THEN r.street END,
+           CASE WHEN NOT r.del THEN r.city END,
+           CASE WHEN NOT r.del THEN r.state END,
+           CASE WHEN NOT r.del THEN r.country END
+    FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+        SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
+        FROM customer_raw r WHERE r._load_id = l.load_id
+          AND r.customer_id IS NOT NULL
+          AND r.update_timestamp IS NOT NULL
+          AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
+        OFFSET 0) r
+$$;
+
 -- The end of scd_merge(): records the offset (the merged loads and the
--- latest event time), restores the join settings, drops the batch.
-CREATE FUNCTION finish_merge(ids bigint[], hashjoin text, mergejoin text,
-                             general boolean)
+-- latest event time), restores the join settings, drops the general
+-- path's tables.
+CREATE FUNCTION finish_merge(ids bigint[], last_ts timestamptz,
+                             hashjoin text, mergejoin text, general boolean)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     -- clock_timestamp(): about when the merge commits (bench/latency)
     UPDATE load_history h SET merged_at = clock_timestamp()
     WHERE h.load_id = ANY (ids);
-    UPDATE scd_state SET merged_until = greatest(merged_until,
-        (SELECT max(ts) FROM scd_batch));
+    UPDATE scd_state SET merged_until = greatest(merged_until, last_ts)
+    WHERE merged_until < last_ts;
     PERFORM set_config('enable_hashjoin', hashjoin, true),
             set_config('enable_mergejoin', mergejoin, true);
-    DROP TABLE scd_batch, scd_key;
     IF general THEN
-        DROP TABLE scd_seq, scd_step, scd_version;
+        DROP TABLE scd_batch, scd_key, scd_seq, scd_step, scd_version;
     END IF;
 END
 $$;
@@ -113,6 +138,8 @@ DECLARE
     hc text[];
     until timestamptz;
     cnt bigint;
+    rest bigint;
+    last_ts timestamptz;
     h_first boolean; h_last boolean; h_email boolean; h_street boolean;
     h_city boolean; h_state boolean; h_country boolean;
     hashjoin text := current_setting('enable_hashjoin');
@@ -136,29 +163,114 @@ BEGIN
     h_city := 'city' = ANY (hc); h_state := 'state' = ANY (hc);
     h_country := 'country' = ANY (hc);
 
-    -- The batch's events; a delete's other fields are ignored.  n: the
-    -- key's events in the batch; first: the key's first (or only) one.
+    -- Most keys have one event in the batch, after every merged event of
+    -- theirs: compared with the key's row in customer, it closes the
+    -- current version (a delete, or a change of a history column) and
+    -- opens a new one (an upsert), or updates the current version in place
+    -- (a change of other columns), or does nothing.  One statement, one
+    -- pass over the batch, in key order so that the index probes of
+    -- customer and customer_history are sequential; the batch is small
+    -- beside the tables, so they are probed by index, never scanned, and
+    -- customer's rows are then written by the address the probe found.
+    -- Other keys (rest) are left to the general path below.
+    PERFORM set_config('enable_hashjoin', 'off', true),
+            set_config('enable_mergejoin', 'off', true);
+    WITH b AS MATERIALIZED (
+        SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n
+        FROM scd_events(ids) r
+    ), s AS MATERIALIZED (
+        SELECT b.customer_id, b.ts, b.del, b.first_name, b.last_name,
+               b.email, b.street, b.city, b.state, b.country,
+               c.ctid AS c_ctid, c.customer_id IS NOT NULL AS live,
+               c.update_timestamp AS c_ts,
+               b.del OR (h_first AND b.first_name IS DISTINCT FROM c.first_name)
+               OR (h_last AND b.last_name IS DISTINCT FROM c.last_name)
+               OR (h_email AND b.email IS DISTINCT FROM c.email)
+               OR (h_street AND b.street IS DISTINCT FROM c.street)
+               OR (h_city AND b.city IS DISTINCT FROM c.city)
+               OR (h_state AND b.state IS DISTINCT FROM c.state)
+               OR (h_country AND b.country IS DISTINCT FROM c.country)
+               AS closes,
+               (b.first_name, b.last_name, b.email, b.street, b.city, b.state,
+                b.country)
+               IS DISTINCT FROM (c.first_name, c.last_name, c.email, c.street,
+                c.city, c.state, c.country) AS changed
+        FROM b
+        LEFT JOIN LATERAL (
+            SELECT c.ctid, c.* FROM customer c
+            WHERE c.customer_id = b.customer_id
+            OFFSET 0) c ON true
+        -- Only an event not after every merged event can be late: then
+        -- an event of another load at or after it makes it so.
+        WHERE b.n = 1
+          AND NOT (b.ts <= until AND EXISTS (
+                SELECT FROM customer_raw r
+                WHERE r.customer_id = b.customer_id
+                  AND r.update_timestamp >= b.ts
+                  AND r._load_id <> ALL (ids)))
+    ), closed AS (
+        UPDATE customer_history h
+        SET end_time = CASE WHEN s.closes THEN s.ts ELSE h.end_time END,
+            is_current = NOT s.closes,
+            first_name = CASE WHEN s.closes THEN h.first_name ELSE s.first_name END,
+            last_name = CASE WHEN s.closes THEN h.last_name ELSE s.last_name END,
+            email = CASE WHEN s.closes THEN h.email ELSE s.email END,
+            street = CASE WHEN s.closes THEN h.street ELSE s.street END,
+            city = CASE WHEN s.closes THEN h.city ELSE s.city END,
+            state = CASE WHEN s.closes THEN h.state ELSE s.state END,
+            country = CASE WHEN s.closes THEN h.country ELSE s.country END
+        FROM s
+        WHERE s.live AND (s.closes OR s.changed)
+          AND h.customer_id = s.customer_id AND h.is_current
+    ), opened AS (
+        INSERT INTO customer_history (customer_id, first_name, last_name,
+            email, street, city, state, country, start_time)
+        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
+               s.city, s.state, s.country, s.ts
+        FROM s WHERE NOT s.del AND (s.closes OR NOT s.live)
+    ), gone AS (
+        DELETE FROM customer c USING s
+        WHERE s.del AND s.live AND c.ctid = s.c_ctid
+    ), kept AS (
+        UPDATE customer c
+        SET first_name = s.first_name, last_name = s.last_name,
+            email = s.email, street = s.street, city = s.city,
+            state = s.state, country = s.country,
+            update_timestamp = CASE WHEN s.closes THEN s.ts ELSE s.c_ts END
+        FROM s
+        WHERE NOT s.del AND s.live AND s.changed AND c.ctid = s.c_ctid
+    ), added AS (
+        INSERT INTO customer (customer_id, first_name, last_name, email,
+            street, city, state, country, update_timestamp)
+        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
+               s.city, s.state, s.country, s.ts
+        FROM s WHERE NOT s.del AND NOT s.live
+    )
+    SELECT b.events, b.last_ts, s.keys, s.versions, s.deleted
+    INTO events, last_ts, keys, versions, deleted
+    FROM (SELECT count(*) AS events, max(b.ts) AS last_ts FROM b) b,
+         (SELECT count(*) AS keys,
+                 count(*) FILTER (WHERE NOT s.del AND (s.closes OR NOT s.live))
+                 AS versions,
+                 count(*) FILTER (WHERE s.del AND s.live) AS deleted
+          FROM s) s;
+    rest := events - keys;
+
+    PERFORM set_config('enable_hashjoin', hashjoin, true),
+            set_config('enable_mergejoin', mergejoin, true);
+    IF rest = 0 THEN
+        PERFORM finish_merge(ids, last_ts, hashjoin, mergejoin, false);
+        RETURN;
+    END IF;
+
+    -- The general path, for the other keys: those with several events in
+    -- the batch, or a late one.
+    -- The batch's events.  n: the key's events in the batch; first: the
+    -- key's first (or only) one.
     CREATE TEMP TABLE scd_batch ON COMMIT DROP AS
         SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n,
                row_number() OVER k = 1 AS first
-        FROM (
-            SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
-                   r._row AS rn, r._load_id AS lid, r.del,
-                   CASE WHEN NOT r.del THEN r.first_name END AS first_name,
-                   CASE WHEN NOT r.del THEN r.last_name END AS last_name,
-                   CASE WHEN NOT r.del THEN r.email END AS email,
-                   CASE WHEN NOT r.del THEN r.street END AS street,
-                   CASE WHEN NOT r.del THEN r.city END AS city,
-                   CASE WHEN NOT r.del THEN r.state END AS state,
-                   CASE WHEN NOT r.del THEN r.country END AS country
-            FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
-                SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
-                FROM customer_raw r WHERE r._load_id = l.load_id
-                  AND r.customer_id IS NOT NULL
-                  AND r.update_timestamp IS NOT NULL
-                  AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
-                OFFSET 0) r
-        ) r
+        FROM scd_events(ids) r
         WINDOW k AS (PARTITION BY r.customer_id ORDER BY r.ts, r.f COLLATE "C", r.rn, r.lid);
     GET DIAGNOSTICS events = ROW_COUNT;
 
@@ -180,85 +292,6 @@ BEGIN
     GET DIAGNOSTICS keys = ROW_COUNT;
     SELECT count(*) INTO late_keys FROM scd_key WHERE late;
     ANALYZE scd_key (customer_id, n, late);
-
-    -- The batch is small beside the tables: probe them by index, never
-    -- scan them, so that the cost follows the batch.
-    PERFORM set_config('enable_hashjoin', 'off', true),
-            set_config('enable_mergejoin', 'off', true);
-
-    -- Most keys have one in-order event: compared with the key's row in
-    -- customer, it closes the current version (a delete, or a change of a
-    -- history column) and opens a new one (an upsert), or updates the
-    -- current version in place (a change of other columns), or nothing.
-    WITH s AS MATERIALIZED (
-        SELECT k.customer_id, k.ts, k.del, k.first_name, k.last_name,
-               k.email, k.street, k.city, k.state, k.country,
-               c.customer_id IS NOT NULL AS live, c.update_timestamp AS c_ts,
-               k.del OR (h_first AND k.first_name IS DISTINCT FROM c.first_name)
-               OR (h_last AND k.last_name IS DISTINCT FROM c.last_name)
-               OR (h_email AND k.email IS DISTINCT FROM c.email)
-               OR (h_street AND k.street IS DISTINCT FROM c.street)
-               OR (h_city AND k.city IS DISTINCT FROM c.city)
-               OR (h_state AND k.state IS DISTINCT FROM c.state)
-               OR (h_country AND k.country IS DISTINCT FROM c.country)
-               AS closes,
-               (k.first_name, k.last_name, k.email, k.street, k.city, k.state,
-                k.country)
-               IS DISTINCT FROM (c.first_name, c.last_name, c.email, c.street,
-                c.city, c.state, c.country) AS changed
-        FROM scd_key k
-        LEFT JOIN LATERAL (
-            SELECT * FROM customer c WHERE c.customer_id = k.customer_id
-            OFFSET 0) c ON true
-        WHERE k.n = 1 AND NOT k.late
-    ), closed AS (
-        UPDATE customer_history h
-        SET end_time = CASE WHEN s.closes THEN s.ts ELSE h.end_time END,
-            is_current = NOT s.closes,
-            first_name = CASE WHEN s.closes THEN h.first_name ELSE s.first_name END,
-            last_name = CASE WHEN s.closes THEN h.last_name ELSE s.last_name END,
-            email = CASE WHEN s.closes THEN h.email ELSE s.email END,
-            street = CASE WHEN s.closes THEN h.street ELSE s.street END,
-            city = CASE WHEN s.closes THEN h.city ELSE s.city END,
-            state = CASE WHEN s.closes THEN h.state ELSE s.state END,
-            country = CASE WHEN s.closes THEN h.country ELSE s.country END
-        FROM s
-        WHERE s.live AND (s.closes OR s.changed)
-          AND h.customer_id = s.customer_id AND h.is_current
-    ), opened AS (
-        INSERT INTO customer_history (customer_id, first_name, last_name,
-            email, street, city, state, country, start_time)
-        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
-               s.city, s.state, s.country, s.ts
-        FROM s WHERE NOT s.del AND (s.closes OR NOT s.live)
-        RETURNING 1
-    ), gone AS (
-        DELETE FROM customer c USING s
-        WHERE s.del AND s.live AND c.customer_id = s.customer_id
-        RETURNING 1
-    ), kept AS (
-        INSERT INTO customer AS c (customer_id, first_name, last_name, email,
-            street, city, state, country, update_timestamp)
-        SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
-               s.city, s.state, s.country,
-               CASE WHEN s.closes OR NOT s.live THEN s.ts ELSE s.c_ts END
-        FROM s WHERE NOT s.del AND (s.changed OR NOT s.live)
-        ON CONFLICT (customer_id) DO UPDATE
-        SET first_name = excluded.first_name, last_name = excluded.last_name,
-            email = excluded.email, street = excluded.street,
-            city = excluded.city, state = excluded.state,
-            country = excluded.country,
-            update_timestamp = excluded.update_timestamp
-    )
-    SELECT (SELECT count(*) FROM opened), (SELECT count(*) FROM gone)
-    INTO versions, deleted;
-
-    IF NOT EXISTS (SELECT 1 FROM scd_key WHERE n > 1 OR late) THEN
-        PERFORM finish_merge(ids, hashjoin, mergejoin, false);
-        RETURN;
-    END IF;
-    PERFORM set_config('enable_hashjoin', hashjoin, true),
-            set_config('enable_mergejoin', mergejoin, true);
 
     -- scd_version: one row per group of a key's events that opens a
     -- version (or, gone, ends one with a delete); group 0 (init) is the
@@ -420,7 +453,7 @@ BEGIN
        OR (excluded.update_timestamp <> '-infinity'
            AND c.update_timestamp <> excluded.update_timestamp);
 
-    PERFORM finish_merge(ids, hashjoin, mergejoin, true);
+    PERFORM finish_merge(ids, last_ts, hashjoin, mergejoin, true);
 END
 $$;
 
