@@ -74,30 +74,23 @@ CREATE TABLE scd_state (
 );
 INSERT INTO scd_state DEFAULT VALUES;
 
--- The valid events of the loads ids, in no order; a delete's other fields
--- are ignored (NULL).  A plain SQL function, inlined where it is used.
-CREATE FUNCTION scd_events(ids bigint[])
-RETURNS TABLE (customer_id bigint, ts timestamptz, f text, rn bigint,
-               lid bigint, del boolean, first_name text, last_name text,
-               email text, street text, city text, state text, country text)
-LANGUAGE sql STABLE AS $$
-    SELECT r.customer_id, r.update_timestamp, r._file, r._row, r._load_id,
-           r.del,
-           CASE WHEN NOT r.del THEN r.first_name END,
-           CASE WHEN NOT r.del THEN r.last_name END,
-           CASE WHEN NOT r.del THEN r.email END,
-           CASE WHEN NOT r.del THEN r.street END,
-           CASE WHEN NOT r.del THEN r.city END,
-           CASE WHEN NOT r.del THEN r.state END,
-           CASE WHEN NOT r.del THEN r.country END
-    FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
-        SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
-        FROM customer_raw r WHERE r._load_id = l.load_id
-          AND r.customer_id IS NOT NULL
-          AND r.update_timestamp IS NOT NULL
-          AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
-        OFFSET 0) r
-$$;
+-- The valid raw rows as events; a delete's other fields are ignored
+-- (NULL).  A view, so that the queries using it probe customer_raw's
+-- indexes through it.
+CREATE VIEW scd_events AS
+    SELECT r.customer_id, r.update_timestamp AS ts, r._file AS f,
+           r._row AS rn, r._load_id AS lid, r.del,
+           CASE WHEN NOT r.del THEN r.first_name END AS first_name,
+           CASE WHEN NOT r.del THEN r.last_name END AS last_name,
+           CASE WHEN NOT r.del THEN r.email END AS email,
+           CASE WHEN NOT r.del THEN r.street END AS street,
+           CASE WHEN NOT r.del THEN r.city END AS city,
+           CASE WHEN NOT r.del THEN r.state END AS state,
+           CASE WHEN NOT r.del THEN r.country END AS country
+    FROM (SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
+          FROM customer_raw r
+          WHERE r.customer_id IS NOT NULL AND r.update_timestamp IS NOT NULL
+            AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')) r;
 
 -- The end of scd_merge(): records the offset (the merged loads and the
 -- latest event time), restores the join settings, drops the general
@@ -177,7 +170,8 @@ BEGIN
             set_config('enable_mergejoin', 'off', true);
     WITH b AS MATERIALIZED (
         SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n
-        FROM scd_events(ids) r
+        FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+            SELECT * FROM scd_events e WHERE e.lid = l.load_id OFFSET 0) r
     ), s AS MATERIALIZED (
         SELECT b.customer_id, b.ts, b.del, b.first_name, b.last_name,
                b.email, b.street, b.city, b.state, b.country,
@@ -270,7 +264,8 @@ BEGIN
     CREATE TEMP TABLE scd_batch ON COMMIT DROP AS
         SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n,
                row_number() OVER k = 1 AS first
-        FROM scd_events(ids) r
+        FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+            SELECT * FROM scd_events e WHERE e.lid = l.load_id OFFSET 0) r
         WINDOW k AS (PARTITION BY r.customer_id ORDER BY r.ts, r.f COLLATE "C", r.rn, r.lid);
     GET DIAGNOSTICS events = ROW_COUNT;
 
@@ -322,24 +317,15 @@ BEGIN
         FROM scd_batch b JOIN scd_key k ON k.customer_id = b.customer_id
         WHERE k.n > 1 AND NOT k.late
         UNION ALL
-        SELECT r.customer_id, r.update_timestamp, r._file, r._row, r._load_id,
-               r.del, false,
-               CASE WHEN NOT r.del THEN r.first_name END,
-               CASE WHEN NOT r.del THEN r.last_name END,
-               CASE WHEN NOT r.del THEN r.email END,
-               CASE WHEN NOT r.del THEN r.street END,
-               CASE WHEN NOT r.del THEN r.city END,
-               CASE WHEN NOT r.del THEN r.state END,
-               CASE WHEN NOT r.del THEN r.country END
+        SELECT r.customer_id, r.ts, r.f, r.rn, r.lid, r.del, false,
+               r.first_name, r.last_name, r.email, r.street, r.city, r.state,
+               r.country
         FROM scd_key k CROSS JOIN LATERAL (
-            SELECT r.*, r.op IS NOT DISTINCT FROM 'D' AS del
-            FROM customer_raw r
+            SELECT * FROM scd_events r
             WHERE r.customer_id = k.customer_id
-              AND r.update_timestamp IS NOT NULL
-              AND coalesce(r.op, '') IN ('', 'I', 'U', 'D')
-              AND (r._load_id = ANY (ids)
+              AND (r.lid = ANY (ids)
                    OR EXISTS (SELECT 1 FROM load_history h
-                              WHERE h.load_id = r._load_id
+                              WHERE h.load_id = r.lid
                                 AND h.merged_at IS NOT NULL))
             OFFSET 0) r
         WHERE k.late;
