@@ -168,12 +168,22 @@ BEGIN
     -- Other keys (rest) are left to the general path below.
     PERFORM set_config('enable_hashjoin', 'off', true),
             set_config('enable_mergejoin', 'off', true);
-    WITH b AS MATERIALIZED (
-        SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n
-        FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
-            SELECT * FROM scd_events e WHERE e.lid = l.load_id OFFSET 0) r
+    WITH b AS (
+        -- fast: the key's only event in the batch, and not late.  Only an
+        -- event not after every merged event can be late: then an event
+        -- of another load at or after it makes it so.
+        SELECT r.*, r.n = 1 AND NOT (r.ts <= until AND EXISTS (
+                   SELECT FROM customer_raw x
+                   WHERE x.customer_id = r.customer_id
+                     AND x.update_timestamp >= r.ts
+                     AND x._load_id <> ALL (ids))) AS fast
+        FROM (
+            SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n
+            FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
+                SELECT * FROM scd_events e WHERE e.lid = l.load_id OFFSET 0) r
+        ) r
     ), s AS MATERIALIZED (
-        SELECT b.customer_id, b.ts, b.del, b.first_name, b.last_name,
+        SELECT b.customer_id, b.ts, b.fast, b.del, b.first_name, b.last_name,
                b.email, b.street, b.city, b.state, b.country,
                c.ctid AS c_ctid, c.customer_id IS NOT NULL AS live,
                c.update_timestamp AS c_ts,
@@ -192,16 +202,8 @@ BEGIN
         FROM b
         LEFT JOIN LATERAL (
             SELECT c.ctid, c.* FROM customer c
-            WHERE c.customer_id = b.customer_id
+            WHERE b.fast AND c.customer_id = b.customer_id
             OFFSET 0) c ON true
-        -- Only an event not after every merged event can be late: then
-        -- an event of another load at or after it makes it so.
-        WHERE b.n = 1
-          AND NOT (b.ts <= until AND EXISTS (
-                SELECT FROM customer_raw r
-                WHERE r.customer_id = b.customer_id
-                  AND r.update_timestamp >= b.ts
-                  AND r._load_id <> ALL (ids)))
     ), closed AS (
         UPDATE customer_history h
         SET end_time = CASE WHEN s.closes THEN s.ts ELSE h.end_time END,
@@ -214,17 +216,17 @@ BEGIN
             state = CASE WHEN s.closes THEN h.state ELSE s.state END,
             country = CASE WHEN s.closes THEN h.country ELSE s.country END
         FROM s
-        WHERE s.live AND (s.closes OR s.changed)
+        WHERE s.fast AND s.live AND (s.closes OR s.changed)
           AND h.customer_id = s.customer_id AND h.is_current
     ), opened AS (
         INSERT INTO customer_history (customer_id, first_name, last_name,
             email, street, city, state, country, start_time)
         SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
                s.city, s.state, s.country, s.ts
-        FROM s WHERE NOT s.del AND (s.closes OR NOT s.live)
+        FROM s WHERE s.fast AND NOT s.del AND (s.closes OR NOT s.live)
     ), gone AS (
         DELETE FROM customer c USING s
-        WHERE s.del AND s.live AND c.ctid = s.c_ctid
+        WHERE s.fast AND s.del AND s.live AND c.ctid = s.c_ctid
     ), kept AS (
         UPDATE customer c
         SET first_name = s.first_name, last_name = s.last_name,
@@ -232,22 +234,21 @@ BEGIN
             state = s.state, country = s.country,
             update_timestamp = CASE WHEN s.closes THEN s.ts ELSE s.c_ts END
         FROM s
-        WHERE NOT s.del AND s.live AND s.changed AND c.ctid = s.c_ctid
+        WHERE s.fast AND NOT s.del AND s.live AND s.changed
+          AND c.ctid = s.c_ctid
     ), added AS (
         INSERT INTO customer (customer_id, first_name, last_name, email,
             street, city, state, country, update_timestamp)
         SELECT s.customer_id, s.first_name, s.last_name, s.email, s.street,
                s.city, s.state, s.country, s.ts
-        FROM s WHERE NOT s.del AND NOT s.live
+        FROM s WHERE s.fast AND NOT s.del AND NOT s.live
     )
-    SELECT b.events, b.last_ts, s.keys, s.versions, s.deleted
+    SELECT count(*), max(s.ts), count(*) FILTER (WHERE s.fast),
+           count(*) FILTER (WHERE s.fast AND NOT s.del
+                            AND (s.closes OR NOT s.live)),
+           count(*) FILTER (WHERE s.fast AND s.del AND s.live)
     INTO events, last_ts, keys, versions, deleted
-    FROM (SELECT count(*) AS events, max(b.ts) AS last_ts FROM b) b,
-         (SELECT count(*) AS keys,
-                 count(*) FILTER (WHERE NOT s.del AND (s.closes OR NOT s.live))
-                 AS versions,
-                 count(*) FILTER (WHERE s.del AND s.live) AS deleted
-          FROM s) s;
+    FROM s;
     rest := events - keys;
 
     PERFORM set_config('enable_hashjoin', hashjoin, true),
