@@ -74,6 +74,7 @@ static struct {
 	int stopping;
 
 	long long files, bytes, failed_perm, failed_temp;
+	int quiet;			/* -q: no summary line */
 	long long sent;			/* bytes acknowledged, parts included */
 	struct metrics *metrics;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
@@ -88,12 +89,36 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: s3-put [--endpoint url] [--region region] [--jobs n] [--part-size size]\n"
-		"              [--path-style] [--ca-bundle file] [--read-timeout secs]\n"
-		"              [--metrics file] file ... s3://BUCKET/PREFIX/\n"
-		"       s3-put [options] - s3://BUCKET/KEY\n"
-		"       s3-put [options] --spool dir [--watch] [--done-dir dir] s3://BUCKET/PREFIX/\n");
+	fputs("usage: s3-put [-q] [--endpoint URL] [--region REGION] [--jobs N] [--part-size SIZE]\n"
+	      "              [--path-style] [--ca-bundle FILE] [--read-timeout SECS]\n"
+	      "              [--metrics FILE] FILE... s3://BUCKET/PREFIX/\n"
+	      "       s3-put [options] - s3://BUCKET/KEY\n"
+	      "       s3-put [options] --spool DIR [--watch] [--done-dir DIR] s3://BUCKET/PREFIX/\n",
+	      out);
+	if (out != stdout)
+		return;
+	fputs("\n"
+	      "Uploads files (each as PREFIX/<its base name>), standard input, or every\n"
+	      "complete file of a spool directory to S3, signed with Signature V4.\n"
+	      "\n"
+	      "      --endpoint URL     S3-compatible endpoint (AWS_ENDPOINT_URL); path style\n"
+	      "      --region REGION    region (AWS_REGION, AWS_DEFAULT_REGION, us-east-1)\n"
+	      "  -j, --jobs N           parallel uploads and parts (16)\n"
+	      "      --part-size SIZE   multipart above SIZE, in parts of SIZE (8M; 5M to 5G)\n"
+	      "      --path-style       bucket in the path, not the host name\n"
+	      "      --ca-bundle FILE   verify TLS with these CAs (AWS_CA_BUNDLE)\n"
+	      "      --read-timeout S   abandon and retry a request stalled for S seconds\n"
+	      "      --spool DIR        upload each complete file of DIR, then remove it\n"
+	      "      --watch            with --spool: keep waiting for new files\n"
+	      "      --done-dir DIR     with --spool: move uploaded files to DIR instead\n"
+	      "      --metrics FILE     write Prometheus metrics to FILE\n"
+	      "  -q, --quiet            no summary line\n"
+	      "  -h, --help             show this help;  -V, --version  show the version\n"
+	      "\n"
+	      "Exit status: 0 all uploaded, 1 a permanent failure, 2 usage, 75 a temporary\n"
+	      "failure that outlived the retries (retry later).\n"
+	      "\n"
+	      "Example: * * * * * s3-put --spool /var/spool/customers s3://bucket/in/\n", out);
 }
 
 /* Adds a task at the end of the queue, or at its front (parts of an
@@ -691,10 +716,11 @@ static int report(struct metrics *m, const char *mfile, double t0)
 	double secs = now_monotonic() - t0;
 	int code = g.failed_perm ? EXIT_FAIL : g.failed_temp ? EXIT_TEMPFAIL : EXIT_OK;
 
-	warnmsg("uploaded %lld file%s, %.1f MiB in %.2f s (%.1f MiB/s), %lld failed",
-		g.files, g.files == 1 ? "" : "s", g.bytes / (double)MIB, secs,
-		secs > 0 ? g.bytes / (double)MIB / secs : 0.0,
-		g.failed_perm + g.failed_temp);
+	if (!g.quiet)
+		warnmsg("uploaded %lld file%s, %.1f MiB in %.2f s (%.1f MiB/s), %lld failed",
+			g.files, g.files == 1 ? "" : "s", g.bytes / (double)MIB, secs,
+			secs > 0 ? g.bytes / (double)MIB / secs : 0.0,
+			g.failed_perm + g.failed_temp);
 	m->files = g.files;
 	m->errors = g.failed_perm + g.failed_temp;
 	if (metrics_write(m, code == EXIT_OK) < 0)
@@ -802,6 +828,7 @@ int main(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "part-size", required_argument, NULL, 'p' },
 		{ "path-style", no_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "read-timeout", required_argument, NULL, 't' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "spool", required_argument, NULL, 's' },
@@ -820,7 +847,7 @@ int main(int argc, char **argv)
 	util_init(argv[0]);
 	argv[0] = (char *)progname;	/* getopt's messages name the program alone */
 	g.part_size = 8 * MIB;
-	while ((c = getopt_long(argc, argv, "j:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hj:qV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C': ca = optarg; break;
 		case 'D': g.done_dir = optarg; break;
@@ -837,6 +864,7 @@ int main(int argc, char **argv)
 				diemsg(EXIT_USAGE, "invalid --part-size '%s': expected 5M to 5G", optarg);
 			break;
 		case 'P': path_style = 1; break;
+		case 'q': g.quiet = 1; break;
 		case 'r': region = optarg; break;
 		case 's': spool = optarg; break;
 		case 't':

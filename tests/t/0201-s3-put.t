@@ -132,4 +132,9 @@ grep_err "profile 'nope' not found" "the message names the profile"
 # The big objects go, so that repeated runs do not fill the disk.
 for k in stdin/big file/big file/exact pipe/obj; do s3curl DELETE "/$bucket/$k" -o /dev/null; done
 
+echo quiet >quiet.txt
+exits 0 "-q uploads" s3-put -q quiet.txt "s3://$bucket/q/"
+is "$(cat "$tmp/.err")" "" "-q prints no summary line"
+is "$(s3curl GET "/$bucket/q/quiet.txt")" quiet "and the object is there"
+
 done_testing
