@@ -2,8 +2,10 @@
  * snow-load: loads every staged CSV file not yet loaded into customer_raw,
  * each exactly once and in one transaction with its load_history row, the
  * way Snowpipe loads a stage.  The stage is an S3 prefix or a directory;
- * rows are checked in C and sent by binary COPY (src/lib/load.c).  Also
- * checks files without loading (--validate) and prints the load history.
+ * rows are checked in C and sent by binary COPY (src/lib/load.c), or
+ * through ODBC (--db odbc:...) by INSERTs of many rows.  Also checks
+ * files without loading (--validate) and prints the load history.  With
+ * --dialect snowflake it has Snowflake run COPY INTO from its stage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,8 +20,8 @@
 #include "csv.h"
 #include "load.h"
 #include "metrics.h"
-#include "pg.h"
 #include "util.h"
+#include "wh.h"
 
 static volatile sig_atomic_t stopping;
 static int quiet;		/* -q: no summary line */
@@ -38,6 +40,8 @@ static void usage(FILE *out)
 		"usage: snow-load [-q] [--db CONNINFO] [--on-error abort|skip_file|continue]\n"
 		"                 [--force] [--purge] [--watch [SECS]] [--metrics FILE]\n"
 		"                 [--endpoint URL] [--region REGION] STAGE\n"
+		"       snow-load --dialect snowflake [--dry-run] [--db odbc:...] [--on-error MODE]\n"
+		"                 [--force] [--purge] [--watch [SECS]] [--metrics FILE] STAGE\n"
 		"       snow-load --validate [--endpoint URL] [--region REGION] STAGE | -\n"
 		"       snow-load [--db CONNINFO] --history [--since TIME] [STAGE]\n");
 	if (out != stdout)
@@ -45,7 +49,12 @@ static void usage(FILE *out)
 	fprintf(out,
 		"\nLoads each CSV file in STAGE (s3://BUCKET/PREFIX/ or a directory) into\n"
 		"customer_raw once, with its load_history row, in one transaction.\n\n"
-		"      --db CONNINFO      libpq URI or key=value string (PG* variables)\n"
+		"      --db CONNINFO      libpq URI or key=value string (PG* variables),\n"
+		"                         or odbc:ODBC-CONNECTION-STRING\n"
+		"      --dialect D        postgres (default), or snowflake: COPY INTO from\n"
+		"                         the Snowflake stage STAGE (@name; else\n"
+		"                         @customer_stage), which keeps the load history\n"
+		"      --dry-run          with snowflake: print the SQL, send nothing\n"
 		"      --on-error MODE    abort: stop the run; skip_file (default): record\n"
 		"                         the file as failed; continue: load the good rows\n"
 		"      --force            load files again even if loaded (duplicates rows)\n"
@@ -250,7 +259,7 @@ static int report_file(const struct stage_file *f, const struct load_result *res
  * Returns an exit status: 0, 1 if anything was rejected or failed for
  * good, 75 if something failed that a later run may get through.
  */
-static int load_stage(struct pg *pg, struct stage *st,
+static int load_stage(struct wh *wh, struct stage *st,
 		      const struct load_options *o, int purge, struct tally *t)
 {
 	struct stage_list list, done = { 0 };
@@ -263,10 +272,10 @@ static int load_stage(struct pg *pg, struct stage *st,
 		warnmsg("%s", st->err.buf);
 		return st->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 	}
-	if (!o->force && load_filter_new(pg, st, &list, &done) < 0) {
-		warnmsg("cannot read the load history: %s", pg->err.buf);
+	if (!o->force && load_filter_new(wh, st, &list, &done) < 0) {
+		warnmsg("cannot read the load history: %s", wh->err.buf);
 		stage_list_release(&list);
-		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+		return wh->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 	}
 	t->files_already += done.n;
 	for (i = 0; purge && i < done.n; i++)
@@ -276,7 +285,7 @@ static int load_stage(struct pg *pg, struct stage *st,
 
 	load_result_init(&res);
 	for (i = 0; i < list.n && !stopping; i++) {
-		int ret = load_file(pg, st, &list.v[i], o, &res, &err, &temporary);
+		int ret = load_file(wh, st, &list.v[i], o, &res, &err, &temporary);
 
 		clear_progress();
 		if (ret < 0) {
@@ -342,7 +351,7 @@ static void add_to_metrics(struct metrics *m, const struct tally *t)
  * retried.  With --on-error abort, a failure ends the watch.  Returns the
  * exit status.
  */
-static int watch_stage(struct pg *pg, struct stage *st, const struct load_options *o,
+static int watch_stage(struct wh *wh, struct stage *st, const struct load_options *o,
 		       int purge, double secs, struct metrics *m)
 {
 	struct timespec ts;
@@ -350,7 +359,7 @@ static int watch_stage(struct pg *pg, struct stage *st, const struct load_option
 	while (!stopping) {
 		struct tally t = { 0 };
 		double started = now_monotonic();
-		int status = load_stage(pg, st, o, purge, &t);
+		int status = load_stage(wh, st, o, purge, &t);
 
 		if (!quiet && t.files_loaded + t.files_partial + t.files_failed)
 			print_summary(&t, now_monotonic() - started);
@@ -359,8 +368,8 @@ static int watch_stage(struct pg *pg, struct stage *st, const struct load_option
 			warnmsg("cannot write metrics '%s': %s", m->path, strerror(errno));
 		if (o->on_error == LOAD_ABORT && status == EXIT_FAIL)
 			return EXIT_FAIL;
-		if (PQstatus(pg->conn) == CONNECTION_BAD)
-			PQreset(pg->conn);
+		if (wh_reset(wh) < 0)
+			warnmsg("%s", wh->err.buf);
 		ts.tv_sec = (time_t)secs;
 		ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 		while (!stopping && nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -370,71 +379,70 @@ static int watch_stage(struct pg *pg, struct stage *st, const struct load_option
 }
 
 /* Turns --since into a time: a timestamp, or an interval back from now. */
-static char *since_time(struct pg *pg, const char *since)
+static char *since_time(struct wh *wh, const char *since)
 {
 	const char *params[1] = { since };
-	PGresult *res;
+	struct wh_result *res;
 	char *v;
 
-	res = PQexecParams(pg->conn, "SELECT $1::timestamptz", 1, NULL, params,
-			   NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		PQclear(res);
-		res = PQexecParams(pg->conn, "SELECT now() - $1::interval", 1,
-				   NULL, params, NULL, NULL, 0);
-	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		PQclear(res);
+	res = wh_query(wh, "SELECT $1::timestamptz", 1, params);
+	if (!res)
+		res = wh_query(wh, "SELECT now() - $1::interval", 1, params);
+	if (!res)
 		return NULL;
-	}
-	v = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	v = xstrdup(wh_value(res, 0, 0));
+	wh_result_free(res);
 	return v;
 }
 
 /* Prints load_history as tab-separated lines, like COPY_HISTORY. */
-static int print_history(struct pg *pg, const char *stage, const char *since)
+static int print_history(struct wh *wh, const char *stage, const char *since)
 {
 	const char *params[2] = { NULL, NULL };
-	PGresult *res;
+	struct wh_result *res;
 	char *from = NULL, *name = NULL;
-	int i, j;
+	int i, j, n;
 
-	if (since && !(from = since_time(pg, since)))
+	if (since && !(from = since_time(wh, since)))
 		diemsg(EXIT_USAGE, "invalid time '%s'", since);
 	if (stage && !(name = stage_name(stage)))
 		name = xstrdup(stage);	/* a directory gone since */
 	params[0] = from;
 	params[1] = name;
-	res = pg_query(pg, "SELECT load_id, to_char(loaded_at AT TIME ZONE 'UTC',"
+	res = wh_query(wh, "SELECT load_id, to_char(loaded_at AT TIME ZONE 'UTC',"
 		       " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), stage, file, status,"
 		       " rows_loaded, rows_rejected, forced, coalesce(first_error, '')"
 		       " FROM load_history"
-		       " WHERE ($1::timestamptz IS NULL OR loaded_at >= $1)"
-		       " AND ($2::text IS NULL OR stage = $2)"
+		       " WHERE ($1::timestamptz IS NULL OR loaded_at >= $1::timestamptz)"
+		       " AND ($2::text IS NULL OR stage = $2::text)"
 		       " ORDER BY loaded_at, load_id", 2, params);
 	free(from);
 	free(name);
 	if (!res) {
-		warnmsg("cannot read the load history: %s", pg->err.buf);
-		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+		warnmsg("cannot read the load history: %s", wh->err.buf);
+		return wh->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 	}
 	printf("load_id\tloaded_at\tstage\tfile\tstatus\trows_loaded\t"
 	       "rows_rejected\tforced\tfirst_error\n");
-	for (i = 0; i < PQntuples(res); i++)
-		for (j = 0; j < PQnfields(res); j++)
-			printf("%s%c", PQgetvalue(res, i, j),
-			       j + 1 < PQnfields(res) ? '\t' : '\n');
-	PQclear(res);
+	n = wh_result_cols(res);
+	for (i = 0; i < wh_result_rows(res); i++)
+		for (j = 0; j < n; j++) {
+			const char *v = wh_value(res, i, j);
+
+			if (j == 7)	/* forced: "t" or "f" whatever the driver */
+				v = wh_true(v) ? "t" : "f";
+			printf("%s%c", v ? v : "", j + 1 < n ? '\t' : '\n');
+		}
+	wh_result_free(res);
 	return EXIT_OK;
 }
 
-static int open_database(struct pg *pg, const char *conninfo)
+static int open_database(struct wh *wh, const char *conninfo, int migrate)
 {
 	setenv("PGAPPNAME", "snow-load", 0);
-	if (pg_connect(pg, conninfo) < 0 || pg_migrate(pg) < 0) {
-		warnmsg("%s", pg->err.buf);
-		return pg->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	if (wh_connect(wh, conninfo) < 0 || (migrate && wh_migrate(wh) < 0)) {
+		warnmsg("%s", wh->err.buf);
+		return wh->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
 	}
 	return EXIT_OK;
 }
@@ -445,6 +453,7 @@ struct cmd {
 	const char *conninfo, *endpoint, *region, *metrics_path, *since;
 	const char *stage;	/* NULL only with --history */
 	int history, validate, watching, purge;
+	int snowflake, dry_run;	/* --dialect snowflake, --dry-run */
 	double secs;		/* --watch interval */
 };
 
@@ -453,6 +462,8 @@ static void parse_options(int argc, char **argv, struct cmd *c)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, 'd' },
+		{ "dialect", required_argument, NULL, 'D' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -478,6 +489,13 @@ static void parse_options(int argc, char **argv, struct cmd *c)
 		switch (ch) {
 		case 'c': c->validate = 1; break;
 		case 'd': c->conninfo = optarg; break;
+		case 'D':
+			if (strcmp(optarg, "postgres") && strcmp(optarg, "snowflake"))
+				diemsg(EXIT_USAGE, "invalid --dialect '%s': expected "
+				       "postgres or snowflake", optarg);
+			c->snowflake = !strcmp(optarg, "snowflake");
+			break;
+		case 'n': c->dry_run = 1; break;
 		case 'e': c->endpoint = optarg; break;
 		case 'f': c->o.force = 1; break;
 		case 'h': usage(stdout); close_stdout(); exit(EXIT_OK);
@@ -525,29 +543,117 @@ static void parse_options(int argc, char **argv, struct cmd *c)
 		exit(EXIT_USAGE);
 	}
 	c->stage = argc ? argv[0] : NULL;
+	if (c->dry_run && !c->snowflake)
+		diemsg(EXIT_USAGE, "--dry-run goes with --dialect snowflake");
+	if (c->snowflake && (c->history || c->validate))
+		diemsg(EXIT_USAGE, "--history and --validate go with --dialect "
+		       "postgres (Snowflake keeps the load history)");
+	if (c->snowflake && !c->dry_run && !wh_is_odbc(c->conninfo))
+		diemsg(EXIT_USAGE, "--dialect snowflake needs --db odbc:...");
 	if (!quiet && isatty(STDERR_FILENO))
 		c->o.progress = show_progress;	/* cosmetics only */
 }
 
+/*
+ * Counts and reports one row of the answer of Snowflake's COPY INTO:
+ * file, status, rows_parsed, rows_loaded, error_limit, errors_seen,
+ * first_error, ...  Returns an exit status.
+ */
+static int report_snowflake_file(const struct wh_result *res, int r,
+				 struct tally *t)
+{
+	const char *file = wh_value(res, r, 0), *status = wh_value(res, r, 1);
+	const char *error = wh_value(res, r, 6);
+	long long loaded = atoll(wh_value(res, r, 3) ? wh_value(res, r, 3) : "0");
+	long long seen = atoll(wh_value(res, r, 5) ? wh_value(res, r, 5) : "0");
+
+	t->rows_loaded += loaded;
+	t->rows_rejected += seen;
+	if (status && !strcmp(status, "LOADED")) {
+		t->files_loaded++;
+		return EXIT_OK;
+	}
+	if (status && !strcmp(status, "PARTIALLY_LOADED")) {
+		t->files_partial++;
+		warnmsg("'%s': %lld row%s rejected, the first: %s", file, seen,
+			plural(seen), error ? error : "");
+	} else {
+		t->files_failed++;
+		warnmsg("'%s' rejected: %s", file ? file : "?", error ? error : "");
+	}
+	return EXIT_FAIL;
+}
+
+/*
+ * Has Snowflake load the new files of its stage with COPY INTO (it keeps
+ * the load history: a file loads once unless --force).  Returns an exit
+ * status.
+ */
+static int load_snowflake(struct wh *wh, const char *sql, struct tally *t)
+{
+	struct wh_result *res = wh_query(wh, sql, 0, NULL);
+	int r, status = EXIT_OK;
+
+	if (!res) {
+		warnmsg("COPY INTO failed: %s", wh->err.buf);
+		return wh->temporary ? EXIT_TEMPFAIL : EXIT_FAIL;
+	}
+	/* "Copy executed with 0 files processed." is one column */
+	for (r = 0; wh_result_cols(res) >= 7 && r < wh_result_rows(res); r++)
+		if (report_snowflake_file(res, r, t) != EXIT_OK)
+			status = EXIT_FAIL;
+	wh_result_free(res);
+	return status;
+}
+
+/* Runs one pass over the stage, with whichever dialect. */
+static int load_once(const struct cmd *c, struct wh *wh, struct stage *st,
+		     const char *sql, struct tally *t)
+{
+	if (c->snowflake)
+		return load_snowflake(wh, sql, t);
+	return load_stage(wh, st, &c->o, c->purge, t);
+}
+
 /* Connects and loads the stage, once or (--watch) until a signal. */
-static int run_loads(const struct cmd *c, struct stage *st)
+static int run_loads(const struct cmd *c, struct stage *st, const char *sql)
 {
 	double started = now_monotonic();
 	struct tally t = { 0 };
 	struct metrics m;
-	struct pg pg;
+	struct wh wh;
 	int status;
 
 	metrics_init(&m, c->metrics_path, "snow-load");
-	if ((status = open_database(&pg, c->conninfo)) != EXIT_OK) {
+	if ((status = open_database(&wh, c->conninfo, !c->snowflake)) != EXIT_OK) {
 		metrics_write(&m, 0);
-		pg_release(&pg);
+		wh_release(&wh);
 		return status;
 	}
-	if (c->watching) {
-		status = watch_stage(&pg, st, &c->o, c->purge, c->secs, &m);
+	if (c->watching && !c->snowflake) {
+		status = watch_stage(&wh, st, &c->o, c->purge, c->secs, &m);
+	} else if (c->watching) {
+		while (!stopping) {
+			struct timespec ts;
+
+			memset(&t, 0, sizeof(t));
+			started = now_monotonic();
+			status = load_snowflake(&wh, sql, &t);
+			if (!quiet && t.files_loaded + t.files_partial + t.files_failed)
+				print_summary(&t, now_monotonic() - started);
+			add_to_metrics(&m, &t);
+			metrics_write(&m, status == EXIT_OK);
+			if (c->o.on_error == LOAD_ABORT && status == EXIT_FAIL)
+				break;
+			if (wh_reset(&wh) < 0)
+				warnmsg("%s", wh.err.buf);
+			ts.tv_sec = (time_t)c->secs;
+			ts.tv_nsec = (long)((c->secs - (double)ts.tv_sec) * 1e9);
+			nanosleep(&ts, NULL);
+		}
+		status = stopping ? EXIT_OK : status;
 	} else {
-		status = load_stage(&pg, st, &c->o, c->purge, &t);
+		status = load_once(c, &wh, st, sql, &t);
 		if (!quiet)
 			print_summary(&t, now_monotonic() - started);
 		add_to_metrics(&m, &t);
@@ -555,7 +661,7 @@ static int run_loads(const struct cmd *c, struct stage *st)
 			warnmsg("cannot write metrics '%s': %s", c->metrics_path,
 				strerror(errno));
 	}
-	pg_release(&pg);
+	wh_release(&wh);
 	return status;
 }
 
@@ -567,15 +673,31 @@ int main(int argc, char **argv)
 {
 	struct cmd c;
 	struct stage st;
-	struct pg pg;
+	struct wh wh;
+	struct buf sql = BUF_INIT;
 	int status;
 
 	util_init(argv[0]);
 	parse_options(argc, argv, &c);
+	if (c.snowflake) {
+		if (load_snowflake_sql(&sql, c.stage[0] == '@' ? c.stage : NULL,
+				       &c.o, c.purge) < 0)
+			diemsg(EXIT_USAGE, "invalid Snowflake stage '%s'", c.stage);
+		if (c.dry_run) {
+			printf("%s;\n", sql.buf);
+			close_stdout();
+			return EXIT_OK;
+		}
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		status = run_loads(&c, NULL, sql.buf);
+		buf_release(&sql);
+		return status;
+	}
 	if (c.history) {
-		if ((status = open_database(&pg, c.conninfo)) == EXIT_OK)
-			status = print_history(&pg, c.stage, c.since);
-		pg_release(&pg);
+		if ((status = open_database(&wh, c.conninfo, 1)) == EXIT_OK)
+			status = print_history(&wh, c.stage, c.since);
+		wh_release(&wh);
 		if (status == EXIT_OK)
 			close_stdout();
 		return status;
@@ -590,7 +712,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	status = c.validate ? validate_stage(&st) : run_loads(&c, &st);
+	status = c.validate ? validate_stage(&st) : run_loads(&c, &st, NULL);
 	stage_close(&st);
 	close_stdout();
 	return status;

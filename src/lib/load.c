@@ -23,6 +23,9 @@
 #define BATCH_BYTES (10 << 20)	/* and at most so many bytes of them */
 #define RAW_MAX (64 << 10)	/* bytes of a bad row kept in load_errors */
 #define RAW_COLUMNS 13		/* the columns COPY fills in customer_raw */
+#define RAW_COLUMN_NAMES "customer_id, first_name, last_name, email, street, " \
+	"city, state, country, update_timestamp, op, _file, _row, _load_id"
+#define RAW_COLUMN_TYPES "itttttttzttii"	/* see wh_copy_begin() */
 #define LOCK_CLASS 1936682860	/* 'snow': advisory locks per staged file */
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -588,44 +591,8 @@ static void *read_file(void *arg)
 
 /* ---- the sending side ------------------------------------------------ */
 
-static int begin_copy(struct pg *pg, const char *sql)
-{
-	PGresult *res = PQexec(pg->conn, sql);
-	int ok = PQresultStatus(res) == PGRES_COPY_IN;
-
-	if (!ok)
-		pg_fail(pg, res, NULL);
-	PQclear(res);
-	return ok ? 0 : -1;
-}
-
-static int put_copy(struct pg *pg, const char *data, size_t len)
-{
-	if (PQputCopyData(pg->conn, data, (int)len) != 1)
-		return pg_fail(pg, NULL, "cannot send COPY data");
-	return 0;
-}
-
-/* Ends a COPY: keeping the data when why is NULL, else cancelling it. */
-static int end_copy(struct pg *pg, const char *why)
-{
-	PGresult *res;
-	int ok;
-
-	if (PQputCopyEnd(pg->conn, why) != 1)
-		return pg_fail(pg, NULL, "cannot end COPY");
-	res = PQgetResult(pg->conn);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok && !why)
-		pg_fail(pg, res, "COPY failed");
-	PQclear(res);
-	while ((res = PQgetResult(pg->conn)))
-		PQclear(res);
-	return ok ? 0 : -1;
-}
-
 /* Sends what the reader thread hands over, until it is done. */
-static int send_chunks(struct loader *l, struct pg *pg)
+static int send_chunks(struct loader *l, struct wh *wh)
 {
 	int ret = 0, first = 1;
 
@@ -641,7 +608,7 @@ static int send_chunks(struct loader *l, struct pg *pg)
 		}
 		b = &l->chunk[l->next];
 		pthread_mutex_unlock(&l->mu);
-		if (ret == 0 && b->len && put_copy(pg, b->buf, b->len) < 0) {
+		if (ret == 0 && b->len && wh_copy_put(wh, b->buf, b->len) < 0) {
 			ret = -1;
 			__atomic_store_n(&l->cancel, 1, __ATOMIC_RELAXED);
 		}
@@ -659,36 +626,37 @@ static int send_chunks(struct loader *l, struct pg *pg)
 }
 
 /* Copies the kept bad rows into load_errors. */
-static int send_errors(struct loader *l, struct pg *pg)
+static int send_errors(struct loader *l, struct wh *wh)
 {
 	struct buf b = BUF_INIT;
 	char *chunk;
 	size_t n;
 	int ret = 0;
 
-	if (begin_copy(pg, "COPY load_errors (load_id, file, line, reason, raw)"
-		       " FROM STDIN (FORMAT binary)") < 0)
+	if (wh_copy_begin(wh, NULL, "load_errors", "load_id, file, line, reason, raw",
+			  "ititt") < 0)
 		return -1;
 	copy_add_header(&b);
-	if (put_copy(pg, b.buf, b.len) < 0) {
+	if (wh_copy_put(wh, b.buf, b.len) < 0) {
 		buf_release(&b);
 		return -1;
 	}
 	chunk = xmalloc(READ_SIZE);
 	rewind(l->errors);
 	while (ret == 0 && (n = fread(chunk, 1, READ_SIZE, l->errors)) > 0)
-		ret = put_copy(pg, chunk, n);
+		ret = wh_copy_put(wh, chunk, n);
 	free(chunk);
 	if (ret == 0 && ferror(l->errors)) {
-		buf_setf(&pg->err, "cannot read back rejected rows: %s",
+		wh_copy_end(wh, "read error");
+		buf_setf(&wh->err, "cannot read back rejected rows: %s",
 			 strerror(errno));
-		pg->temporary = 0;
-		end_copy(pg, "read error");
+		wh->temporary = 0;
 		ret = -1;
 	}
 	buf_reset(&b);
 	copy_add_trailer(&b);
-	if (ret == 0 && (put_copy(pg, b.buf, b.len) < 0 || end_copy(pg, NULL) < 0))
+	if (ret == 0 && (wh_copy_put(wh, b.buf, b.len) < 0 ||
+			 wh_copy_end(wh, NULL) < 0))
 		ret = -1;
 	buf_release(&b);
 	return ret;
@@ -734,31 +702,68 @@ static void loader_release(struct loader *l)
 		fclose(l->errors);
 }
 
-/* Leaves a failed transaction (and a COPY still open) behind. */
-static void rollback(struct pg *pg)
-{
-	PGresult *res;
-
-	if (PQtransactionStatus(pg->conn) == PQTRANS_ACTIVE) {
-		PQputCopyEnd(pg->conn, "cancelled");
-		while ((res = PQgetResult(pg->conn)))
-			PQclear(res);
-	}
-	PQclear(PQexec(pg->conn, "ROLLBACK"));
-}
-
 /* Runs a one-row query; returns the first value (caller frees) or NULL. */
-static char *query_value(struct pg *pg, const char *sql, int n,
+static char *query_value(struct wh *wh, const char *sql, int n,
 			 const char *const *params)
 {
-	PGresult *res = pg_query(pg, sql, n, params);
-	char *v;
+	struct wh_result *res = wh_query(wh, sql, n, params);
+	const char *v;
+	char *copy;
 
 	if (!res)
 		return NULL;
-	v = xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
-	PQclear(res);
-	return v;
+	v = wh_value(res, 0, 0);
+	copy = xstrdup(v ? v : "");
+	wh_result_free(res);
+	return copy;
+}
+
+/*
+ * Begins a transaction and tries the advisory lock of key.  With libpq,
+ * BEGIN and the lock go in one round trip (the key as a literal).
+ * Returns 1 when locked, 0 when another run holds it, -1 on an error.
+ */
+static int begin_locked(struct wh *wh, const char *key)
+{
+	const char *params[1] = { key };
+	struct pg *pg = wh_libpq(wh);
+	struct buf sql = BUF_INIT;
+	PGresult *q;
+	char *v, *lit;
+	int locked;
+
+	if (!pg) {
+		v = wh_begin(wh) < 0 ? NULL :
+			query_value(wh, "SELECT pg_try_advisory_xact_lock("
+				    STR(LOCK_CLASS) ", hashtext($1))", 1, params);
+		if (!v)
+			return -1;
+		locked = wh_true(v);
+		free(v);
+		return locked;
+	}
+	lit = PQescapeLiteral(pg->conn, key, strlen(key));
+	if (!lit) {
+		pg_fail(pg, NULL, NULL);
+		goto fail;
+	}
+	buf_addf(&sql, "BEGIN; SELECT pg_try_advisory_xact_lock(" STR(LOCK_CLASS)
+		 ", hashtext(%s))", lit);
+	PQfreemem(lit);
+	q = PQexec(pg->conn, sql.buf);
+	buf_release(&sql);
+	if (PQresultStatus(q) != PGRES_TUPLES_OK) {
+		pg_fail(pg, q, NULL);
+		PQclear(q);
+		goto fail;
+	}
+	locked = PQgetvalue(q, 0, 0)[0] == 't';
+	PQclear(q);
+	return locked;
+fail:
+	buf_setf(&wh->err, "%s", pg->err.buf);
+	wh->temporary = pg->temporary;
+	return -1;
 }
 
 /*
@@ -766,60 +771,42 @@ static char *query_value(struct pg *pg, const char *sql, int n,
  * Returns 1 to load it, 0 to skip it (res says why), -1 on a database
  * error.
  */
-static int claim_file(struct pg *pg, struct stage *st, const struct stage_file *f,
+static int claim_file(struct wh *wh, struct stage *st, const struct stage_file *f,
 		      const struct load_options *o, struct load_result *res)
 {
 	struct buf key = BUF_INIT;
 	const char *params[3];
-	char *v, *lit;
-	PGresult *q;
+	struct wh_result *q;
 	int locked;
 
-	/* BEGIN and the lock in one round trip: the key as a literal */
 	buf_addf(&key, "%s\n%s", st->url, f->name);
-	lit = PQescapeLiteral(pg->conn, key.buf, key.len);
+	locked = begin_locked(wh, key.buf);
 	buf_release(&key);
-	if (!lit)
-		return pg_fail(pg, NULL, NULL);
-	buf_addf(&key, "BEGIN; SELECT pg_try_advisory_xact_lock(" STR(LOCK_CLASS)
-		 ", hashtext(%s))", lit);
-	PQfreemem(lit);
-	q = PQexec(pg->conn, key.buf);
-	buf_release(&key);
-	if (PQresultStatus(q) != PGRES_TUPLES_OK) {
-		pg_fail(pg, q, NULL);
-		PQclear(q);
-		return -1;
-	}
-	v = xstrdup(PQgetvalue(q, 0, 0));
-	PQclear(q);
-	locked = v[0] == 't';
-	free(v);
-	if (!locked) {
-		res->busy = 1;
-		return 0;
+	if (locked <= 0) {
+		res->busy = locked == 0;
+		return locked;
 	}
 	params[0] = st->url;
 	params[1] = f->name;
 	params[2] = f->etag;
-	q = pg_query(pg, "SELECT coalesce(bool_or(NOT forced), false), "
+	q = wh_query(wh, "SELECT coalesce(bool_or(NOT forced), false), "
 		     "coalesce(bool_or(status IN ('loaded', 'partially_loaded')), false) "
 		     "FROM load_history WHERE stage = $1 AND file = $2 AND etag = $3",
 		     3, params);
 	if (!q)
 		return -1;
-	res->already = !o->force && PQgetvalue(q, 0, 0)[0] == 't';
-	res->duplicated = o->force && PQgetvalue(q, 0, 1)[0] == 't';
-	PQclear(q);
+	res->already = !o->force && wh_true(wh_value(q, 0, 0));
+	res->duplicated = o->force && wh_true(wh_value(q, 0, 1));
+	wh_result_free(q);
 	return !res->already;
 }
 
 /* Records the outcome in the file's load_history row; notifies on rows. */
-static int record_outcome(struct pg *pg, struct load_result *res)
+static int record_outcome(struct wh *wh, struct load_result *res)
 {
 	char id[32], loaded[32], rejected[32];
 	const char *params[5];
-	PGresult *q;
+	struct wh_result *q;
 
 	snprintf(id, sizeof(id), "%lld", res->load_id);
 	snprintf(loaded, sizeof(loaded), "%lld", res->rows_loaded);
@@ -829,18 +816,19 @@ static int record_outcome(struct pg *pg, struct load_result *res)
 	params[2] = loaded;
 	params[3] = rejected;
 	params[4] = res->first_error.len ? res->first_error.buf : NULL;
-	q = pg_query(pg, "WITH u AS (UPDATE load_history SET status = $2,"
-		     " rows_loaded = $3, rows_rejected = $4, first_error = $5"
-		     " WHERE load_id = $1 RETURNING load_id, rows_loaded)"
+	q = wh_query(wh, "WITH u AS (UPDATE load_history SET status = $2,"
+		     " rows_loaded = $3::bigint, rows_rejected = $4::bigint,"
+		     " first_error = $5 WHERE load_id = $1::bigint"
+		     " RETURNING load_id, rows_loaded)"
 		     " SELECT pg_notify('customertrack_loaded', load_id::text)"
 		     " FROM u WHERE rows_loaded > 0", 5, params);
 	if (!q)
 		return -1;
-	PQclear(q);
+	wh_result_free(q);
 	return 0;
 }
 
-int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
+int load_file(struct wh *wh, struct stage *st, const struct stage_file *f,
 	      const struct load_options *o, struct load_result *res,
 	      struct buf *err, int *temporary)
 {
@@ -855,11 +843,11 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 	res->already = res->busy = res->duplicated = res->vanished = 0;
 	res->status = NULL;
 	*temporary = 0;
-	claimed = claim_file(pg, st, f, o, res);	/* BEGINs */
+	claimed = claim_file(wh, st, f, o, res);	/* BEGINs */
 	if (claimed < 0)
 		goto db_fail;
 	if (!claimed) {
-		rollback(pg);
+		wh_rollback(wh);
 		return 0;
 	}
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
@@ -868,17 +856,15 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 	params[2] = f->etag;
 	params[3] = size;
 	params[4] = o->force ? "true" : "false";
-	id = query_value(pg, "INSERT INTO load_history (stage, file, etag, size,"
-			 " status, forced) VALUES ($1, $2, $3, $4, 'loaded', $5)"
-			 " RETURNING load_id", 5, params);
+	id = query_value(wh, "INSERT INTO load_history (stage, file, etag, size,"
+			 " status, forced) VALUES ($1, $2, $3, $4::bigint,"
+			 " 'loaded', $5::boolean) RETURNING load_id", 5, params);
 	if (!id)
 		goto db_fail;
 	res->load_id = atoll(id);
 	free(id);
-	if (begin_copy(pg, "SAVEPOINT copy; COPY customer_raw (customer_id, first_name, "
-		       "last_name, email, street, city, state, country, "
-		       "update_timestamp, op, _file, _row, _load_id) "
-		       "FROM STDIN (FORMAT binary)") < 0)
+	if (wh_copy_begin(wh, "SAVEPOINT copy", "customer_raw", RAW_COLUMN_NAMES,
+			  RAW_COLUMN_TYPES) < 0)
 		goto db_fail;
 
 	loader_init(&l, st, f, o, res->load_id);
@@ -886,11 +872,11 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		buf_setf(err, "cannot start a thread: %s", strerror(errno));
 		*temporary = 1;
 		loader_release(&l);
-		rollback(pg);
+		wh_rollback(wh);
 		res->load_id = 0;
 		return -1;
 	}
-	sent = send_chunks(&l, pg);
+	sent = send_chunks(&l, wh);
 	pthread_join(tid, NULL);
 	res->rows_rejected = l.rows_rejected;
 	buf_adds(&res->first_error, l.first_error.buf);
@@ -902,15 +888,15 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		buf_setf(err, "%s", st->err.buf);
 		*temporary = st->temporary;
 		loader_release(&l);
-		rollback(pg);
+		wh_rollback(wh);
 		res->load_id = 0;
 		res->vanished = st->vanished;
 		return st->vanished ? 0 : -1;
 	}
 	if (l.file_failed) {
-		end_copy(pg, "the file was rejected");
+		wh_copy_end(wh, "the file was rejected");
 		res->status = "failed";
-		if (pg_exec(pg, "ROLLBACK TO SAVEPOINT copy") < 0) {
+		if (wh_exec(wh, "ROLLBACK TO SAVEPOINT copy") < 0) {
 			loader_release(&l);
 			goto db_fail;
 		}
@@ -918,24 +904,24 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
 		res->rows_loaded = l.rows_loaded;
 		res->status = !l.rows_rejected ? "loaded" :
 			l.rows_loaded ? "partially_loaded" : "failed";
-		if (end_copy(pg, NULL) < 0 ||
-		    (l.rows_rejected && send_errors(&l, pg) < 0)) {
+		if (wh_copy_end(wh, NULL) < 0 ||
+		    (l.rows_rejected && send_errors(&l, wh) < 0)) {
 			loader_release(&l);
 			goto db_fail;
 		}
 	}
 	loader_release(&l);
-	if (record_outcome(pg, res) < 0)
+	if (record_outcome(wh, res) < 0)
 		goto db_fail;
 	test_stop("commit");
-	if (pg_exec(pg, "COMMIT") < 0)
+	if (wh_commit(wh) < 0)
 		goto db_fail;
 	return 0;
 
 db_fail:
-	buf_setf(err, "%s", pg->err.buf);
-	*temporary = pg->temporary;
-	rollback(pg);
+	buf_setf(err, "%s", wh->err.buf);
+	*temporary = wh->temporary;
+	wh_rollback(wh);
 	res->load_id = 0;
 	res->rows_loaded = 0;
 	return -1;
@@ -954,14 +940,14 @@ static void add_array_element(struct buf *b, const char *s)
 	buf_addch(b, '"');
 }
 
-int load_filter_new(struct pg *pg, struct stage *st, struct stage_list *list,
+int load_filter_new(struct wh *wh, struct stage *st, struct stage_list *list,
 		    struct stage_list *done)
 {
 	struct buf names = BUF_INIT;
 	const char *params[2];
 	struct stage_file *kept;
 	char *seen;
-	PGresult *q;
+	struct wh_result *q;
 	size_t i, k = 0;
 	int r;
 
@@ -973,24 +959,24 @@ int load_filter_new(struct pg *pg, struct stage *st, struct stage_list *list,
 	buf_addch(&names, '}');
 	params[0] = st->url;
 	params[1] = names.buf;
-	q = pg_query(pg, "SELECT file, etag, status <> 'failed' FROM load_history"
+	q = wh_query(wh, "SELECT file, etag, status <> 'failed' FROM load_history"
 		     " WHERE stage = $1"
 		     " AND file = ANY ($2::text[]) AND NOT forced", 2, params);
 	buf_release(&names);
 	if (!q)
 		return -1;
 	seen = xcalloc(list->n, 1);
-	for (r = 0; r < PQntuples(q); r++) {
-		struct stage_file key = { PQgetvalue(q, r, 0), NULL, 0, 0 };
+	for (r = 0; r < wh_result_rows(q); r++) {
+		struct stage_file key = { (char *)wh_value(q, r, 0), NULL, 0, 0 };
 		struct stage_file *f = bsearch(&key, list->v, list->n,
 					       sizeof(*list->v), by_name);
 
-		if (f && !strcmp(f->etag, PQgetvalue(q, r, 1))) {
+		if (f && !strcmp(f->etag, wh_value(q, r, 1))) {
 			seen[f - list->v] = 1;
-			f->loaded = PQgetvalue(q, r, 2)[0] == 't';
+			f->loaded = wh_true(wh_value(q, r, 2));
 		}
 	}
-	PQclear(q);
+	wh_result_free(q);
 	kept = xcalloc(list->n, sizeof(*kept));
 	for (i = 0; i < list->n; i++) {
 		if (seen[i]) {
@@ -1008,5 +994,34 @@ int load_filter_new(struct pg *pg, struct stage *st, struct stage_list *list,
 	list->alloc = list->n;
 	list->n = k;
 	free(seen);
+	return 0;
+}
+
+int load_snowflake_sql(struct buf *out, const char *stage,
+		       const struct load_options *o, int purge)
+{
+	static const char *const on_error[] = {
+		[LOAD_ABORT] = "ABORT_STATEMENT",
+		[LOAD_SKIP_FILE] = "SKIP_FILE",
+		[LOAD_CONTINUE] = "CONTINUE",
+	};
+
+	if (!stage)
+		stage = "@customer_stage";
+	if (stage[0] != '@' || !stage[1] ||
+	    strspn(stage + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		   "0123456789_.$/") != strlen(stage + 1))
+		return -1;
+	buf_reset(out);
+	buf_addf(out, "COPY INTO customer_raw (customer_id, first_name, last_name,"
+		 " email, street, city, state, country, update_timestamp, op,"
+		 " _file, _row, _loaded_at)"
+		 " FROM (SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+		 " METADATA$FILENAME, METADATA$FILE_ROW_NUMBER,"
+		 " METADATA$START_SCAN_TIME FROM %s)"
+		 " FILE_FORMAT = (FORMAT_NAME = 'customer_csv')"
+		 " PATTERN = '.*customer_[0-9]{14}(_[0-9]+)?[.]csv'"
+		 " ON_ERROR = %s%s%s", stage, on_error[o->on_error],
+		 o->force ? " FORCE = TRUE" : "", purge ? " PURGE = TRUE" : "");
 	return 0;
 }

@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "pg.h"
 #include "s3.h"
+#include "wh.h"
 
 struct stage {
 	char *url;		/* "s3://bucket/prefix/" or the directory's path */
@@ -111,7 +111,7 @@ void load_result_release(struct load_result *res);
  * Returns 0 with res filled in, or -1 when nothing could be recorded:
  * err holds why and *temporary whether a later run may succeed.
  */
-int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
+int load_file(struct wh *wh, struct stage *st, const struct stage_file *f,
 	      const struct load_options *o, struct load_result *res,
 	      struct buf *err, int *temporary);
 
@@ -120,7 +120,17 @@ int load_file(struct pg *pg, struct stage *st, const struct stage_file *f,
  * for this stage (name and ETag); moves the others to done, which the
  * caller releases too.  One query, whatever the number of files.
  */
-int load_filter_new(struct pg *pg, struct stage *st, struct stage_list *list,
+int load_filter_new(struct wh *wh, struct stage *st, struct stage_list *list,
 		    struct stage_list *done);
+
+/*
+ * Writes into out the statement snow-load --dialect snowflake sends:
+ * COPY INTO customer_raw from the Snowflake stage (as the pipe of
+ * sql/snowflake/002_ingest.sql does), with ON_ERROR from o->on_error,
+ * FORCE for o->force and PURGE for purge.  stage is "@name", or NULL
+ * for @customer_stage.  Returns 0, or -1 if stage is no plain name.
+ */
+int load_snowflake_sql(struct buf *out, const char *stage,
+		       const struct load_options *o, int purge);
 
 #endif
