@@ -164,7 +164,8 @@ BEGIN
     -- pass over the batch, in key order so that the index probes of
     -- customer and customer_history are sequential; the batch is small
     -- beside the tables, so they are probed by index, never scanned, and
-    -- customer's rows are then written by the address the probe found.
+    -- customer's rows are then written by the address (ctid) the probe
+    -- found: only scd_merge() writes customer, under its lock.
     -- Other keys (rest) are left to the general path below.
     PERFORM set_config('enable_hashjoin', 'off', true),
             set_config('enable_mergejoin', 'off', true);
