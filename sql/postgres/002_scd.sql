@@ -40,9 +40,11 @@ CREATE TABLE customer_history (
     end_time         timestamptz NOT NULL DEFAULT '9999-12-31 00:00:00+00',
     is_current       boolean     NOT NULL DEFAULT true
 ) WITH (fillfactor = 90);
--- One index serves the merge, on a column it never updates: closing a
--- version can then be a HOT update, in the room fillfactor leaves.
-CREATE INDEX customer_history_key ON customer_history (customer_id);
+-- One index serves the merge, on columns it never updates: closing a
+-- version can then be a HOT update, in the room fillfactor leaves.  With
+-- start_time, finding a key's current version (its start is customer's
+-- update_timestamp) reads one entry, however long the key's history.
+CREATE INDEX customer_history_key ON customer_history (customer_id, start_time);
 
 -- The stream offset: a load is merged when merged_at is set, in the same
 -- transaction as its rows' merge.  Loads commit out of load_id order, so
@@ -218,7 +220,8 @@ BEGIN
             country = CASE WHEN s.closes THEN h.country ELSE s.country END
         FROM s
         WHERE s.fast AND s.live AND (s.closes OR s.changed)
-          AND h.customer_id = s.customer_id AND h.is_current
+          AND h.customer_id = s.customer_id AND h.start_time = s.c_ts
+          AND h.is_current
     ), opened AS (
         INSERT INTO customer_history (customer_id, first_name, last_name,
             email, street, city, state, country, start_time)
