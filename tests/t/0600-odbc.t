@@ -23,6 +23,10 @@ is "$(sql "SELECT count(*) FROM schema_migrations")" \
 	"$(ls "$top"/sql/postgres/*.sql | wc -l)" \
 	"the migrations applied through ODBC are recorded once each"
 
+exits 0 "scd-merge --as-of works through ODBC" db_run scd-merge --as-of 2026-11-22T03:30:00Z
+is "$(cat "$tmp/.out")" "$(scd-merge --as-of 2026-11-22T03:30:00Z)" \
+	"--as-of prints the same CSV through ODBC as COPY does through libpq"
+
 # --watch polls through ODBC (no LISTEN): a new load is merged in time.
 PGDATABASE=no_such_database scd-merge -q --watch 0.2 --db "$db" 2>watch.err &
 watcher=$!
