@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -162,11 +163,20 @@ static void file_close(struct out *o)
 			snprintf(name, sizeof(name), "%s/customer_%s_%d.csv", o->dir, stamp, n);
 		else
 			snprintf(name, sizeof(name), "%s/customer_%s.csv", o->dir, stamp);
+		/* A rename, so that watchers see the name appear (inotify's
+		 * IN_MOVED_TO; a hard link would raise only IN_CREATE). */
+		if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, name, RENAME_NOREPLACE) == 0)
+			goto done;
+		if (errno == EEXIST)
+			continue;
+		if (errno != EINVAL && errno != ENOSYS)
+			fail(o, "cannot rename '%s' to '%s': %s", o->tmp, name, strerror(errno));
+		/* No RENAME_NOREPLACE on this file system: a hard link. */
 		if (link(o->tmp, name) == 0)
 			break;
 		if (errno == EEXIST)
 			continue;
-		/* No hard links here: check, then rename. */
+		/* No hard links either: check, then rename. */
 		if (access(name, F_OK) == 0)
 			continue;
 		if (rename(o->tmp, name) == 0)

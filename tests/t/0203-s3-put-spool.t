@@ -37,11 +37,13 @@ is "$(keys w/)" "$(printf 'w/customer_0.csv\nw/customer_1.csv\nw/customer_2.csv'
 	"the three files are in S3, the temporary one is not"
 three_in_metrics() { grep -qx 'customertrack_files_total{program="s3-put"} 3' watch.prom; }
 wait_for "--watch keeps its metrics current while it runs" three_in_metrics
+gen-customers -q -n 50 --seed 1 -o spool
+wait_for "a file gen-customers completes in the spool is uploaded at once" spool_empty
 kill -TERM $pid
 wait $pid
 is "$?" 0 "--watch exits 0 on SIGTERM"
 ok "the temporary file is left alone" test -f spool/.customer_3.csv.tmp
-is "$(sort watch.out)" "$(printf 's3://%s/w/customer_%s.csv\n' "$bucket" 0 "$bucket" 1 "$bucket" 2)" \
+is "$(sort watch.out)" "$(printf 's3://%s/w/customer_%s.csv\n' "$bucket" 0 "$bucket" 1 "$bucket" 2 "$bucket" 20260101000000)" \
 	"each upload is printed"
 
 # kill -9 in the middle of a run, then run again: no file is lost.
