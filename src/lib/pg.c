@@ -2,13 +2,7 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
-
-#include "sqlfiles.h"
 #include "util.h"
-
-/* The advisory lock key that serialises migrations ("ctmigr"). */
-#define MIGRATE_LOCK 0x63746d696772LL
 
 /* SQLSTATE classes and codes that may pass on a retry. */
 static int sqlstate_temporary(const char *state)
@@ -104,87 +98,4 @@ void pg_quote_ident(struct buf *b, const char *s)
 		buf_addch(b, *s);
 	}
 	buf_addch(b, '"');
-}
-
-static void sha256_hex(const char *text, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-
-	EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL);
-	for (i = 0; i < n && i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-	out[64] = '\0';
-}
-
-/* Applies one migration file unless it is recorded; checks it if it is. */
-static int apply_migration(struct pg *pg, const struct sql_file *f)
-{
-	const char *params[2];
-	char sum[65];
-	PGresult *res;
-	int applied;
-
-	sha256_hex(f->text, sum);
-	params[0] = f->name;
-	res = pg_query(pg, "SELECT checksum FROM schema_migrations WHERE name = $1",
-		       1, params);
-	if (!res)
-		return -1;
-	applied = PQntuples(res) > 0;
-	if (applied && strcmp(PQgetvalue(res, 0, 0), sum)) {
-		PQclear(res);
-		buf_setf(&pg->err, "migration '%s' was changed after it was "
-			 "applied (checksum differs); add a new file instead",
-			 f->name);
-		pg->temporary = 0;
-		return -1;
-	}
-	PQclear(res);
-	if (applied)
-		return 0;
-	if (pg_exec(pg, f->text) < 0) {
-		char *msg = xstrdup(pg->err.buf);
-
-		buf_setf(&pg->err, "migration '%s': %s", f->name, msg);
-		free(msg);
-		return -1;
-	}
-	params[1] = sum;
-	res = pg_query(pg, "INSERT INTO schema_migrations (name, checksum) "
-		       "VALUES ($1, $2)", 2, params);
-	if (!res)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
-int pg_migrate(struct pg *pg)
-{
-	const struct sql_file *f;
-	char lock[64];
-
-	snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK);
-	if (pg_exec(pg, lock) < 0)
-		return -1;
-	if (pg_exec(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		    " name text PRIMARY KEY, checksum text NOT NULL,"
-		    " applied_at timestamptz NOT NULL DEFAULT now())") < 0)
-		goto fail;
-	for (f = sql_files_postgres; f->name; f++) {
-		if (pg_exec(pg, "BEGIN") < 0)
-			goto fail;
-		if (apply_migration(pg, f) < 0) {
-			PQclear(PQexec(pg->conn, "ROLLBACK"));
-			goto fail;
-		}
-		if (pg_exec(pg, "COMMIT") < 0)
-			goto fail;
-	}
-	snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK);
-	return pg_exec(pg, lock);
-fail:
-	snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK);
-	PQclear(PQexec(pg->conn, lock));
-	return -1;
 }

@@ -1,5 +1,5 @@
 /*
- * PostgreSQL through libpq: connecting, migrations, and errors that know
+ * PostgreSQL through libpq: connecting, running SQL, and errors that know
  * whether they are temporary (exit 75) or permanent (exit 1).
  */
 #ifndef PG_H
@@ -22,14 +22,6 @@ struct pg {
 int pg_connect(struct pg *pg, const char *conninfo);
 /* Closes the connection and frees what pg holds. */
 void pg_release(struct pg *pg);
-
-/*
- * Applies the embedded sql/postgres/ files not yet recorded in
- * schema_migrations, each in its own transaction, under an advisory lock
- * so that concurrent programs apply each file once.  Fails if an applied
- * file's checksum no longer matches.  Returns 0 or -1.
- */
-int pg_migrate(struct pg *pg);
 
 /* Runs SQL that returns no rows.  Returns 0 or -1. */
 int pg_exec(struct pg *pg, const char *sql);

@@ -588,8 +588,6 @@ int wh_migrate(struct wh *wh)
 {
 	const struct sql_file *f;
 
-	if (wh->driver == WH_LIBPQ)
-		return pg_migrate(&wh->pg) < 0 ? pg_failed(wh) : 0;
 	if (wh_exec(wh, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")") < 0)
 		return -1;
 	if (wh_exec(wh, "CREATE TABLE IF NOT EXISTS schema_migrations ("

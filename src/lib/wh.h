@@ -77,8 +77,10 @@ void wh_rollback(struct wh *wh);
 
 /*
  * Applies the embedded sql/postgres/ files not yet recorded in
- * schema_migrations, like pg_migrate() (which the libpq driver calls).
- * Returns 0 or -1.
+ * schema_migrations, each in its own transaction, under an advisory lock
+ * so that concurrent programs apply each file once; through either
+ * driver.  Fails (permanently) if an applied file's checksum no longer
+ * matches.  Returns 0 or -1.
  */
 int wh_migrate(struct wh *wh);
 
