@@ -138,6 +138,17 @@ void buf_addhex(struct buf *b, const unsigned char *data, size_t len)
 	b->buf[b->len] = '\0';
 }
 
+void buf_addquoted(struct buf *b, const char *s, char q)
+{
+	buf_addch(b, q);
+	for (; *s; s++) {
+		if (*s == q)
+			buf_addch(b, q);
+		buf_addch(b, *s);
+	}
+	buf_addch(b, q);
+}
+
 void buf_rtrim(struct buf *b)
 {
 	while (b->len && strchr(" \t\r\n", b->buf[b->len - 1]))

@@ -43,6 +43,9 @@ void buf_setf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Adds bytes as lowercase hexadecimal. */
 void buf_addhex(struct buf *b, const unsigned char *data, size_t len);
+/* Adds s between two q characters, each q inside it doubled (SQL's
+ * quoting: q = '\'' for a literal, '"' for an identifier). */
+void buf_addquoted(struct buf *b, const char *s, char q);
 /* Removes trailing white space. */
 void buf_rtrim(struct buf *b);
 

@@ -91,11 +91,5 @@ PGresult *pg_query(struct pg *pg, const char *sql, int nparams,
 
 void pg_quote_ident(struct buf *b, const char *s)
 {
-	buf_addch(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_addch(b, '"');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '"');
+	buf_addquoted(b, s, '"');
 }

@@ -479,13 +479,7 @@ void wh_result_free(struct wh_result *res)
 
 void wh_quote_literal(struct buf *b, const char *s)
 {
-	buf_addch(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			buf_addch(b, '\'');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '\'');
+	buf_addquoted(b, s, '\'');
 }
 
 /* ---- transactions and migrations --------------------------------------- */

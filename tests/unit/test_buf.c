@@ -80,6 +80,19 @@ static void addhex_is_lowercase(void **state)
 	buf_release(&b);
 }
 
+static void addquoted_doubles_the_quote(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	buf_addquoted(&b, "it's \"x\"", '\'');
+	assert_string_equal(b.buf, "'it''s \"x\"'");
+	buf_reset(&b);
+	buf_addquoted(&b, "a\"b", '"');
+	assert_string_equal(b.buf, "\"a\"\"b\"");
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -88,6 +101,7 @@ int main(void)
 		cmocka_unit_test(addf_formats_long_text),
 		cmocka_unit_test(detach_hands_over_the_bytes),
 		cmocka_unit_test(addhex_is_lowercase),
+		cmocka_unit_test(addquoted_doubles_the_quote),
 	};
 
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
