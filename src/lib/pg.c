@@ -4,8 +4,7 @@
 
 #include "util.h"
 
-/* SQLSTATE classes and codes that may pass on a retry. */
-static int sqlstate_temporary(const char *state)
+int pg_sqlstate_temporary(const char *state)
 {
 	static const char *const codes[] = {
 		"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "57014", NULL
@@ -37,7 +36,7 @@ int pg_fail(struct pg *pg, const PGresult *res, const char *what)
 	}
 	buf_adds(&pg->err, msg);
 	buf_rtrim(&pg->err);
-	pg->temporary = sqlstate_temporary(state) ||
+	pg->temporary = pg_sqlstate_temporary(state) ||
 		(pg->conn && PQstatus(pg->conn) == CONNECTION_BAD);
 	return -1;
 }

@@ -38,6 +38,13 @@ PGresult *pg_query(struct pg *pg, const char *sql, int nparams,
  */
 int pg_fail(struct pg *pg, const PGresult *res, const char *what);
 
+/*
+ * Whether a server's SQLSTATE may pass on a retry: connection exceptions
+ * (08), insufficient resources (53), serialization failures, deadlocks,
+ * lock timeouts, shutdowns, cancels; NULL (no answer at all) too.
+ */
+int pg_sqlstate_temporary(const char *state);
+
 /* Appends s to b as a quoted SQL identifier ("a""b"). */
 void pg_quote_ident(struct buf *b, const char *s);
 

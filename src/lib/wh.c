@@ -62,21 +62,12 @@ static int pg_failed(struct wh *wh)
 	return -1;
 }
 
-/* ODBC SQLSTATEs that may pass on a retry. */
+/* ODBC SQLSTATEs that may pass on a retry: the driver's time-outs, and
+ * the server's own temporary states, which psqlODBC passes through. */
 static int odbc_state_temporary(const char *state)
 {
-	static const char *const codes[] = {
-		"HYT00", "HYT01", "40001", "40P01", "55P03", "57P01", "57P02",
-		"57P03", "57014", NULL
-	};
-	int i;
-
-	if (!strncmp(state, "08", 2) || !strncmp(state, "53", 2))
-		return 1;
-	for (i = 0; codes[i]; i++)
-		if (!strcmp(state, codes[i]))
-			return 1;
-	return 0;
+	return !strcmp(state, "HYT00") || !strcmp(state, "HYT01") ||
+	       pg_sqlstate_temporary(state);
 }
 
 /*
