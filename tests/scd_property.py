@@ -189,7 +189,7 @@ def run_round(rng, seed, rnd, nkeys, next_load):
         i += n
 
     history = sorted(rng.sample(range(7), rng.choice([7, 7, 7, 3, 1])))
-    psql("TRUNCATE customer, customer_history, customer_raw, load_errors,"
+    psql("TRUNCATE customer, customer_history_closed, customer_raw, load_errors,"
          " load_history;")
     args = ["--history-columns", ",".join(COLUMNS[i] for i in history)]
     delivered = []

@@ -32,7 +32,7 @@ tables() {
 	q "SELECT customer_id, first_name, email, to_char(start_time, 'HH24:MI'),
 	          CASE WHEN end_time = '9999-12-31' THEN 'inf' ELSE to_char(end_time, 'HH24:MI') END,
 	          is_current
-	   FROM customer_history ORDER BY 1, start_time, end_time"
+	   FROM customer_history ORDER BY 1, start_time, end_time, email"
 }
 h='customer_id,first_name,last_name,email,street,city,state,country,update_timestamp,op'
 
@@ -108,8 +108,8 @@ cat >expect <<'EOF2'
 2|Bob||03:00|inf|t
 3|Cy|c@x|01:00|02:00|f
 3|Cy|c@x|04:00|inf|t
-4|Di|d@y|01:00|01:00|f
 4|Di|d@x|01:00|01:00|f
+4|Di|d@y|01:00|01:00|f
 4|Di|d@z|01:00|inf|t
 EOF2
 is "$(cat actual)" "$(cat expect)" \
@@ -148,18 +148,21 @@ grep_err "invalid time 'yesterday-ish'" "and names it"
 exits 2 "--as-of and --verify exclude each other" scd-merge --as-of now --verify
 
 exits 0 "--verify passes on merged tables" scd-merge --verify
-q "UPDATE customer_history SET end_time = '2026-11-22T05:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T01:00Z'" >/dev/null
+# customer holds the current versions, so what can break is in the
+# closed ones.
+closed() { q "UPDATE customer_history_closed SET $1" >/dev/null; }
+closed "end_time = '2026-11-22T05:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T01:00Z'"
 exits 1 "--verify fails on overlapping versions" scd-merge --verify
 grep_err "^scd-merge: customer '3': overlapping versions" "and names the key"
-q "UPDATE customer_history SET end_time = '2026-11-22T02:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T01:00Z'" >/dev/null
-q "UPDATE customer SET email = 'x' WHERE customer_id = 4" >/dev/null
-exits 1 "--verify fails when customer differs from the current version" scd-merge --verify
-grep_err "customer '4': customer differs" "and names the key"
-q "UPDATE customer SET email = 'd@z' WHERE customer_id = 4" >/dev/null
-q "UPDATE customer_history SET is_current = true WHERE customer_id = 2" >/dev/null
-exits 1 "--verify fails on two current versions" scd-merge --verify
-grep_err "customer '2'" "and names the key"
-q "UPDATE customer_history SET is_current = (end_time = '9999-12-31') WHERE customer_id = 2" >/dev/null
+closed "end_time = '2026-11-22T02:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T01:00Z'"
+closed "start_time = '2026-11-22T03:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T01:00Z'"
+exits 1 "--verify fails on a version that ends before it starts" scd-merge --verify
+grep_err "customer '3': start_time after end_time" "and names the key"
+closed "start_time = '2026-11-22T01:00Z' WHERE customer_id = 3 AND start_time = '2026-11-22T03:00Z'"
+closed "end_time = '9999-12-31' WHERE customer_id = 2 AND start_time = '2026-11-22T01:00Z'"
+exits 1 "--verify fails on a closed version left open" scd-merge --verify
+grep_err "customer '2': closed version without an end" "and names the key"
+closed "end_time = '2026-11-22T02:30Z' WHERE customer_id = 2 AND start_time = '2026-11-22T01:00Z'"
 exits 0 "--verify passes once repaired" scd-merge --verify
 
 # History on chosen columns: email and street changes update in place.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The Snowflake merge's semantics, run here on PostgreSQL against
-# sql/postgres/002_scd.sql's scd_merge(), over the same events arriving
+# sql/postgres/'s scd_merge(), over the same events arriving
 # out of order in batches, with ties, duplicates, deletes, resurrections,
 # bad ops, NULL beside "" and a file loaded twice:
 #  - the statements of customer_merge()'s transaction
@@ -122,7 +122,9 @@ view customer_replay >replay.sql
 ok "the Snowflake file holds the view customer_replay" grep -q 'FROM customer_raw' replay.sql
 ok "customer_replay creates on PostgreSQL" psql -X -q -v ON_ERROR_STOP=1 -f replay.sql
 view scd_violations >violations.sql
-ok "scd_violations creates on PostgreSQL" psql -X -q -v ON_ERROR_STOP=1 -f violations.sql
+# on the Snowflake-shaped tables, where customer_history is a table
+ok "scd_violations creates on PostgreSQL" \
+	env PGOPTIONS="-c search_path=sf" psql -X -q -v ON_ERROR_STOP=1 -f violations.sql
 
 cols="customer_id, first_name, last_name, email, street, city, state, country, start_time, end_time, is_current"
 sql "SELECT $cols FROM customer_history ORDER BY $cols" >expect
@@ -142,13 +144,13 @@ sql "SELECT customer_id, first_name, city, start_time FROM customer_replay WHERE
 sql "SELECT customer_id, first_name, city, update_timestamp FROM customer ORDER BY 1" >actual
 is "$(cat actual)" "$(cat expect)" "customer equals customer_replay's current versions"
 
-is "$(sql 'SELECT count(*) FROM scd_violations')" 0 "scd_violations finds nothing in a correct merge"
-sql "UPDATE customer_history SET end_time = end_time + interval '1 hour'
-     WHERE customer_id = (SELECT min(customer_id) FROM customer_history WHERE NOT is_current AND start_time < end_time)
+is "$(sql 'SELECT count(*) FROM sf.scd_violations')" 0 "scd_violations finds nothing in a correct merge"
+sql "UPDATE sf.customer_history SET end_time = end_time + interval '1 hour'
+     WHERE customer_id = (SELECT min(customer_id) FROM sf.customer_history WHERE NOT is_current AND start_time < end_time)
        AND NOT is_current AND start_time < end_time" >/dev/null
 ok "scd_violations finds overlapping versions" \
-	test "$(sql "SELECT count(*) FROM scd_violations WHERE problem = 'overlapping versions'")" -ge 1
-sql "UPDATE customer SET city = 'Bergen' WHERE customer_id = (SELECT min(customer_id) FROM customer)" >/dev/null
-is "$(sql "SELECT count(*) FROM scd_violations WHERE problem = 'customer differs from its current version'")" 1 \
+	test "$(sql "SELECT count(*) FROM sf.scd_violations WHERE problem = 'overlapping versions'")" -ge 1
+sql "UPDATE sf.customer SET city = 'Bergen' WHERE customer_id = (SELECT min(customer_id) FROM sf.customer)" >/dev/null
+is "$(sql "SELECT count(*) FROM sf.scd_violations WHERE problem = 'customer differs from its current version'")" 1 \
 	"scd_violations finds a customer row that differs from its current version"
 done_testing
