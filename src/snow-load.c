@@ -249,7 +249,8 @@ static int report_file(const struct stage_file *f, const struct load_result *res
 			res->first_error.buf);
 	} else {
 		t->files_failed++;
-		warnmsg("'%s' rejected: %s", f->name, res->first_error.buf);
+		warnmsg("'%s' %s: %s", f->name, strcmp(res->status, "skipped") ?
+			"rejected" : "rejected, skipped", res->first_error.buf);
 	}
 	return EXIT_FAIL;
 }
@@ -300,7 +301,8 @@ static int load_stage(struct wh *wh, struct stage *st,
 		}
 		if (report_file(&list.v[i], &res, t) != EXIT_OK)
 			status = EXIT_FAIL;
-		if (purge && res.status && strcmp(res.status, "failed"))
+		if (purge && res.status && (!strcmp(res.status, "loaded") ||
+					    !strcmp(res.status, "partially_loaded")))
 			purge_file(st, &list.v[i], t);
 		if (o->on_error == LOAD_ABORT && res.status &&
 		    !strcmp(res.status, "failed")) {

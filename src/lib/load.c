@@ -895,7 +895,7 @@ int load_file(struct wh *wh, struct stage *st, const struct stage_file *f,
 	}
 	if (l.file_failed) {
 		wh_copy_end(wh, "the file was rejected");
-		res->status = "failed";
+		res->status = o->on_error == LOAD_SKIP_FILE ? "skipped" : "failed";
 		if (wh_exec(wh, "ROLLBACK TO SAVEPOINT copy") < 0) {
 			loader_release(&l);
 			goto db_fail;
@@ -959,7 +959,8 @@ int load_filter_new(struct wh *wh, struct stage *st, struct stage_list *list,
 	buf_addch(&names, '}');
 	params[0] = st->url;
 	params[1] = names.buf;
-	q = wh_query(wh, "SELECT file, etag, status <> 'failed' FROM load_history"
+	q = wh_query(wh, "SELECT file, etag,"
+		     " status IN ('loaded', 'partially_loaded') FROM load_history"
 		     " WHERE stage = $1"
 		     " AND file = ANY ($2::text[]) AND NOT forced", 2, params);
 	buf_release(&names);

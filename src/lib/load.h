@@ -105,7 +105,9 @@ void load_result_release(struct load_result *res);
  * Loads one file into customer_raw in one transaction with its
  * load_history row (and its load_errors rows under LOAD_CONTINUE), and
  * sends NOTIFY customertrack_loaded with the load_id when rows were
- * loaded.  A file with bad rows is recorded per o->on_error, which is
+ * loaded.  A file with bad rows is recorded per o->on_error (failed
+ * under LOAD_ABORT, skipped under LOAD_SKIP_FILE, partially_loaded or
+ * failed under LOAD_CONTINUE), which is
  * still a success of this call, and so is a file gone from the stage
  * since it was listed (res->vanished, err says so; nothing recorded).
  * Returns 0 with res filled in, or -1 when nothing could be recorded:

@@ -100,12 +100,12 @@ status_of() { sql "SELECT status || ' ' || rows_loaded || ' ' || rows_rejected |
 	coalesce(first_error, '') FROM load_history WHERE stage = '$abs' AND file = '$1'
 	ORDER BY load_id DESC LIMIT 1"; }
 
-exits 1 "--on-error skip_file (the default): a bad row fails its file" snow-load bad
-grep_err "'customer_2.csv' rejected: line 3: update_timestamp '2026-11-22T01:00:00' is not an ISO 8601 time with a UTC offset" \
+exits 1 "--on-error skip_file (the default): a bad row skips its file" snow-load bad
+grep_err "'customer_2.csv' rejected, skipped: line 3: update_timestamp '2026-11-22T01:00:00' is not an ISO 8601 time with a UTC offset" \
 	"and says which row and why"
 is "$(status_of customer_2.csv)" \
-	"failed 0 1 line 3: update_timestamp '2026-11-22T01:00:00' is not an ISO 8601 time with a UTC offset" \
-	"the file is recorded failed, with its first error"
+	"skipped 0 1 line 3: update_timestamp '2026-11-22T01:00:00' is not an ISO 8601 time with a UTC offset" \
+	"the file is recorded skipped (Snowflake's Load skipped), with its first error"
 is "$(sql "SELECT count(*) FROM customer_raw WHERE customer_id BETWEEN 11 AND 14")" 0 \
 	"and loads no row"
 is "$(status_of customer_3.csv)" "loaded 1 0 " "the run goes on with the next file"
@@ -117,7 +117,7 @@ abs=$(cd abort && pwd -P)
 is "$(status_of customer_2.csv | cut -d' ' -f 1-3)" "failed 0 1" "the bad file is recorded failed"
 is "$(status_of customer_3.csv)" "" "the files after it are left for later"
 abs=$(cd bad && pwd -P)
-exits 0 "a failed file is not retried until it changes" snow-load bad
+exits 0 "a skipped file is not retried until it changes" snow-load bad
 
 exits 1 "--on-error continue with --force loads the good rows, and says rows were rejected" \
 	snow-load --on-error continue --force bad
@@ -154,7 +154,9 @@ exits 0 "a run without --purge" snow-load purge
 good_file 21 >purge/customer_2.csv
 { printf '%s\n' "$H" 'x'; } >purge/customer_3.csv
 exits 1 "a run with --purge" snow-load --purge purge
-is "$(ls purge)" "customer_3.csv" "removes the loaded files, old and new, and keeps the failed one"
+is "$(ls purge)" "customer_3.csv" "removes the loaded files, old and new, and keeps the skipped one"
+exits 0 "a later run with --purge" snow-load --purge purge
+is "$(ls purge)" "customer_3.csv" "keeps the file an earlier run skipped"
 
 # S3: a stage of 1001 objects takes more than one page of ListObjectsV2.
 mkdir many

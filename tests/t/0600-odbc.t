@@ -46,7 +46,7 @@ wait "$watcher"
 is "$(sql "SELECT city FROM customer WHERE customer_id = 9000000004")" Austin \
 	"scd-merge --watch through ODBC merges a new load by polling"
 
-# Bad rows through ODBC: skip_file records the file as failed; continue
+# Bad rows through ODBC: skip_file records the file as skipped; continue
 # loads the good rows and keeps the bad one in load_errors.
 mkdir stage
 printf '%s\n' 'customer_id,first_name,last_name,email,street,city,state,country,update_timestamp,op' \
@@ -55,13 +55,13 @@ printf '%s\n' 'customer_id,first_name,last_name,email,street,city,state,country,
 exits 1 "a file with a bad row is rejected through ODBC (exit 1)" \
 	db_run snow-load stage
 is "$(sql "SELECT status, rows_loaded FROM load_history WHERE file = 'customer_20261122060000.csv'")" \
-	"failed|0" "load_history records the rejected file, with no rows"
+	"skipped|0" "load_history records the rejected file, with no rows"
 exits 1 "--force --on-error continue loads the good rows (exit 1 for the bad one)" \
 	db_run snow-load --force --on-error continue stage
 is "$(sql "SELECT count(*) FROM customer_raw WHERE _file = 'customer_20261122060000.csv'")|$(sql "SELECT line FROM load_errors")" \
 	"1|3" "the good row is in customer_raw, the bad one in load_errors"
 exits 0 "--history reads the load history through ODBC" db_run snow-load --history stage
-is "$(cut -f 4,5,8 "$tmp/.out" | tail -n 2)" "customer_20261122060000.csv	failed	f
+is "$(cut -f 4,5,8 "$tmp/.out" | tail -n 2)" "customer_20261122060000.csv	skipped	f
 customer_20261122060000.csv	partially_loaded	t" "--history lists both loads of the file"
 
 # Exit codes through ODBC.
