@@ -36,8 +36,10 @@ static void usage(FILE *f)
 "                     [--update-ratio F] [--delete-ratio F] [--dup-ratio F]\n"
 "                     [--late-ratio F] [--foreign-ratio F] [--country CODE]\n"
 "                     [--start TIME] [--step SECS | --rate ROWS_PER_SEC]\n"
-"                     [-o DIR [--file-rows N] [--interval SECS]] [--metrics FILE]\n"
-"\n"
+"                     [-o DIR [--file-rows N] [--interval SECS]] [--metrics FILE]\n");
+	if (f != stdout)
+		return;
+	fputs("\n"
 "Writes realistic customer change events as CSV to standard output, or as\n"
 "files customer_YYYYmmddHHMMSS[_N].csv that appear atomically in DIR.\n"
 "\n"
@@ -61,7 +63,7 @@ static void usage(FILE *f)
 "  -q, --quiet            no summary line\n"
 "  -h, --help             show this help;  -V, --version  show the version\n"
 "\n"
-"Example: gen-customers --seed 1 -n 100000 --delete-ratio 0.05 > events.csv\n");
+"Example: gen-customers --seed 1 -n 100000 --delete-ratio 0.05 > events.csv\n", f);
 }
 
 /* Where rows go: standard output, or the current file of the directory. */

@@ -14,8 +14,12 @@ for t in gen-customers s3-put snow-load scd-merge; do
 		mandoc -Tlint -Wwarning "$tmp/root/opt/ct/share/man/man1/$t.1"
 	exits 0 "$t --help exits 0" "$tmp/root/opt/ct/bin/$t" --help
 	is "$(head -c 6 "$tmp/.out")" "usage:" "$t --help prints its usage on stdout"
+	cp "$tmp/.out" "$tmp/help"
 	exits 2 "$t with an unknown option is a usage error" "$tmp/root/opt/ct/bin/$t" --no-such-option
 	grep_err "^$t: " "$t names itself in its usage error"
+	grep_err "^usage: $t " "$t prints its synopsis in a usage error"
+	ok "$t keeps the rest of its help for --help" \
+		test "$(wc -l <"$tmp/.err")" -lt "$(wc -l <"$tmp/help")"
 done
 ok "the SQL is installed beside them" test -f "$tmp/root/opt/ct/share/customertrack/sql/postgres/001_init.sql"
 
