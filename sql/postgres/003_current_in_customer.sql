@@ -29,6 +29,14 @@ INSERT INTO customer_history_closed
 SELECT customer_id, first_name, last_name, email, street, city, state,
        country, start_time, end_time
 FROM customer_history WHERE NOT is_current;
+-- Who could read the table can read the view (granted below).
+CREATE TEMP TABLE scd_readers ON COMMIT DROP AS
+    SELECT coalesce(quote_ident(r.rolname), 'PUBLIC') AS grantee,
+           a.is_grantable
+    FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+    LEFT JOIN pg_roles r ON r.oid = a.grantee
+    WHERE c.oid = 'customer_history'::regclass
+      AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner;
 DROP TABLE customer_history;
 -- Per key, in time order: a late key's versions are found by it.
 CREATE INDEX customer_history_closed_key
@@ -47,6 +55,17 @@ CREATE VIEW customer_history AS
            c.city, c.state, c.country, c.update_timestamp,
            timestamptz '9999-12-31 00:00:00+00', true
     FROM customer c;
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT * FROM scd_readers LOOP
+        EXECUTE format('GRANT SELECT ON customer_history TO %s%s', g.grantee,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION'
+                            ELSE '' END);
+    END LOOP;
+END
+$$;
 
 -- Merges every row of the loads not yet merged, in one transaction with
 -- the offset.  Keys whose new events all come after their merged events

@@ -56,11 +56,15 @@ done
 events 1
 sql "SELECT scd_merge()" >/dev/null
 history >before
+reader="ct_reader_$$"
+sql "CREATE ROLE $reader; GRANT SELECT ON customer_history TO $reader"
 ok "schema 2 holds versions to carry over" \
 	test "$(sql "SELECT count(*) FROM customer_history WHERE NOT is_current")" -gt 100
 ok "scd-merge applies schema 3 over schema 2" scd-merge
 is "$(history)" "$(cat before)" "customer_history is the same after the upgrade"
 ok "and verifies" scd-merge --verify
+is "$(sql "SET ROLE $reader; SELECT count(*) FROM customer_history")" "$(wc -l <before | tr -d ' ')" \
+	"a role that could read the table can read the view"
 events 2
 ok "a merge after the upgrade succeeds" scd-merge
 history >after
@@ -71,6 +75,7 @@ ok "a fresh database merges the same events" scd-merge
 is "$(history)" "$(cat after)" "to the same customer_history"
 dropdb "${PGDATABASE%_fresh}_up"; dropdb "$PGDATABASE"
 PGDATABASE="${PGDATABASE%_fresh}"
+sql "DROP ROLE $reader"
 
 exits 75 "an unreachable database is a temporary failure" \
 	scd-merge --db "host=$tmp port=1 connect_timeout=2"
