@@ -30,7 +30,7 @@ SELECT customer_id, first_name, last_name, email, street, city, state,
        country, start_time, end_time
 FROM customer_history WHERE NOT is_current;
 -- Who could read the table can read the view (granted below).
-CREATE TEMP TABLE scd_readers ON COMMIT DROP AS
+CREATE TEMP TABLE scd_readers AS
     SELECT coalesce(quote_ident(r.rolname), 'PUBLIC') AS grantee,
            a.is_grantable
     FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
@@ -66,6 +66,7 @@ BEGIN
     END LOOP;
 END
 $$;
+DROP TABLE scd_readers;
 
 -- Merges every row of the loads not yet merged, in one transaction with
 -- the offset.  Keys whose new events all come after their merged events
@@ -134,7 +135,10 @@ BEGIN
                      AND x.update_timestamp >= r.ts
                      AND x._load_id <> ALL (ids))) AS fast
         FROM (
-            SELECT r.*, count(*) OVER (PARTITION BY r.customer_id) AS n
+            -- only what the sort must carry
+            SELECT r.customer_id, r.ts, r.del, r.first_name, r.last_name,
+                   r.email, r.street, r.city, r.state, r.country,
+                   count(*) OVER (PARTITION BY r.customer_id) AS n
             FROM unnest(ids) l(load_id) CROSS JOIN LATERAL (
                 SELECT * FROM scd_events e WHERE e.lid = l.load_id OFFSET 0) r
         ) r
