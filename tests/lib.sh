@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by the shell tests in tests/t/: TAP output, assertions, and a
 # database and a bucket of the test's own on the local stack.
 #
